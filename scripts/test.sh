@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Every test: installs what is missing, runs the host tests (core, shaders, model loader, CLI),
+# builds the release app and runs the browser tests in headless Chromium against it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+
+echo "== host tests"
+cargo test --workspace
+
+echo "== build (release app, debug CLI)"
+trunk build --release
+cargo build -p twinlens-cli
+scripts/size.sh
+
+echo "== browser tests (headless Chromium)"
+TWINLENS_BIN=target/debug/twinlens TWINLENS_DIST=dist npm run --silent test:browser

@@ -1,0 +1,12 @@
+//! twinlens: a WebXR digital-twin overlay. The pure core (manifest, model, camera) builds and is
+//! tested on the host; the renderer and web glue exist only in the wasm build.
+
+pub mod camera;
+pub mod manifest;
+pub mod model;
+pub mod shaders;
+
+#[cfg(target_arch = "wasm32")]
+pub mod render;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,0 +1,366 @@
+//! The inline viewer: owns the renderer, camera, listeners and frame callback. Browser callbacks
+//! only enqueue events and ask for a frame; each animation frame drains the queue, updates the
+//! camera and renders once, and only when something changed, so an idle page costs nothing.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use glam::Mat4;
+use serde::Serialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{HtmlCanvasElement, KeyboardEvent, PointerEvent, WheelEvent};
+
+use super::dom::{Listener, StatusLine};
+use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, ViewInput, ViewKey};
+use crate::model::Aabb;
+use crate::render::Renderer;
+
+/// Events queued between frames; more than this many are dropped (oldest moves first), so a
+/// flood of input can never grow memory.
+const MAX_QUEUED_EVENTS: usize = 256;
+/// Largest drawing buffer edge, in device pixels.
+const MAX_CANVAS_EDGE: f64 = 8192.0;
+
+/// What `window.twinlens.stats()` returns; documented in README.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// "loading", "ready" or "error".
+    pub state: &'static str,
+    /// "webgpu" or "webgl" once the renderer runs.
+    pub backend: Option<&'static str>,
+    /// Frames rendered since load.
+    pub frames: u64,
+    /// Draw calls in the last frame.
+    pub draw_calls: u32,
+    /// Triangles in the last frame.
+    pub triangles: u64,
+    /// Nodes in the model.
+    pub nodes: usize,
+    /// Sensors in the manifest.
+    pub sensors: usize,
+    /// Sensors whose node exists in the model.
+    pub sensors_bound: usize,
+    /// The last error shown to the user.
+    pub last_error: Option<String>,
+    /// Milliseconds from navigation start to the first rendered frame.
+    pub first_frame_ms: Option<f64>,
+    /// MSAA sample count.
+    pub msaa: u32,
+    /// Bytes of the model received so far.
+    pub bytes_loaded: u64,
+    /// Bytes of the model announced by the server (0 when unknown).
+    pub bytes_total: u64,
+    /// Wasm CPU time of the last frame (drain, update, encode), milliseconds.
+    pub cpu_ms_last_frame: f64,
+    /// Drawing-buffer size in device pixels.
+    pub canvas_width: u32,
+    /// Drawing-buffer size in device pixels.
+    pub canvas_height: u32,
+}
+
+/// Shared handle to the stats, readable from JS at any time.
+pub type SharedStats = Rc<RefCell<Stats>>;
+
+enum AppEvent {
+    Input(ViewInput),
+    Resize,
+}
+
+/// The inline viewer state.
+pub struct App {
+    canvas: HtmlCanvasElement,
+    renderer: Option<Renderer>,
+    camera: OrbitCamera,
+    controller: OrbitController,
+    bounds: Option<Aabb>,
+    queue: Vec<AppEvent>,
+    dirty: bool,
+    frame_pending: bool,
+    stats: SharedStats,
+    status: StatusLine,
+    frame_callback: Option<Closure<dyn FnMut(f64)>>,
+    resize_observer: Option<(web_sys::ResizeObserver, Closure<dyn FnMut(js_sys::Array)>)>,
+    listeners: Vec<Listener>,
+}
+
+/// The app behind its shared handle.
+pub type SharedApp = Rc<RefCell<App>>;
+
+impl App {
+    /// Creates the app for `canvas` and wires its input, resize and frame callbacks.
+    pub fn new(canvas: HtmlCanvasElement, stats: SharedStats, status: StatusLine) -> Result<SharedApp, JsValue> {
+        let app = Rc::new(RefCell::new(App {
+            canvas: canvas.clone(),
+            renderer: None,
+            camera: OrbitCamera::default(),
+            controller: OrbitController::default(),
+            bounds: None,
+            queue: Vec::new(),
+            dirty: true,
+            frame_pending: false,
+            stats,
+            status,
+            frame_callback: None,
+            resize_observer: None,
+            listeners: Vec::new(),
+        }));
+        let weak = Rc::downgrade(&app);
+        let frame = Closure::<dyn FnMut(f64)>::new({
+            let weak = weak.clone();
+            move |_time: f64| {
+                if let Some(app) = weak.upgrade() {
+                    app.borrow_mut().frame();
+                }
+            }
+        });
+        app.borrow_mut().frame_callback = Some(frame);
+        let listeners = input_listeners(&canvas, &weak)?;
+        let observer = resize_observer(&canvas, &weak)?;
+        {
+            let mut a = app.borrow_mut();
+            a.listeners = listeners;
+            a.resize_observer = Some(observer);
+        }
+        Ok(app)
+    }
+
+    /// Installs the renderer and asks for a frame.
+    pub fn set_renderer(app: &SharedApp, renderer: Renderer) {
+        let mut a = app.borrow_mut();
+        {
+            let mut s = a.stats.borrow_mut();
+            s.backend = Some(renderer.backend());
+            s.msaa = renderer.msaa_samples();
+        }
+        a.renderer = Some(renderer);
+        a.dirty = true;
+        a.request_frame();
+    }
+
+    /// Uploads a model placed by `placement`, frames it, and asks for a frame.
+    pub fn show_model(app: &SharedApp, model: &crate::model::TwinModel, placement: Mat4) {
+        let mut a = app.borrow_mut();
+        let Some(renderer) = a.renderer.as_mut() else { return };
+        renderer.set_model(model, placement);
+        a.bounds = model.bounds().map(|b| b.transformed(placement));
+        a.frame_camera();
+        a.stats.borrow_mut().nodes = model.nodes.len();
+        a.dirty = true;
+        a.request_frame();
+    }
+
+    fn frame_camera(&mut self) {
+        if let Some(b) = self.bounds {
+            let aspect = self.aspect();
+            self.camera.frame(b, aspect);
+        }
+    }
+
+    fn aspect(&self) -> f32 {
+        let (w, h) = (self.canvas.client_width().max(1), self.canvas.client_height().max(1));
+        w as f32 / h as f32
+    }
+
+    fn enqueue(&mut self, event: AppEvent) {
+        if self.queue.len() >= MAX_QUEUED_EVENTS {
+            // Drop the oldest pointer move: later moves carry the newest positions.
+            match self.queue.iter().position(|e| matches!(e, AppEvent::Input(ViewInput::PointerMove { .. }))) {
+                Some(i) => {
+                    self.queue.remove(i);
+                }
+                None => return,
+            }
+        }
+        self.queue.push(event);
+        self.request_frame();
+    }
+
+    /// Asks the browser for one animation frame; at most one is ever in flight.
+    fn request_frame(&mut self) {
+        if self.frame_pending {
+            return;
+        }
+        let (Some(window), Some(cb)) = (web_sys::window(), self.frame_callback.as_ref()) else { return };
+        if window.request_animation_frame(cb.as_ref().unchecked_ref()).is_ok() {
+            self.frame_pending = true;
+        }
+    }
+
+    fn frame(&mut self) {
+        self.frame_pending = false;
+        let perf = web_sys::window().and_then(|w| w.performance());
+        let started = perf.as_ref().map(|p| p.now()).unwrap_or(0.0);
+
+        let height = self.canvas.client_height().max(1) as f32;
+        for event in std::mem::take(&mut self.queue) {
+            match event {
+                AppEvent::Resize => self.dirty = true,
+                AppEvent::Input(input) => match self.controller.apply(&mut self.camera, input, height) {
+                    InputOutcome::Unchanged => {}
+                    InputOutcome::Moved => self.dirty = true,
+                    InputOutcome::FrameRequested => {
+                        self.frame_camera();
+                        self.dirty = true;
+                    }
+                },
+            }
+        }
+        if !self.dirty || self.bounds.is_none() {
+            return;
+        }
+        self.dirty = false;
+        self.sync_canvas_size();
+        let aspect = self.aspect();
+        let matrices = self.camera.matrices(aspect);
+        let Some(renderer) = self.renderer.as_mut() else { return };
+        let result = renderer.render(&matrices);
+        let gpu_error = renderer.take_gpu_error();
+        let ended = perf.as_ref().map(|p| p.now()).unwrap_or(0.0);
+        let mut s = self.stats.borrow_mut();
+        match result {
+            Ok(frame) => {
+                s.frames += 1;
+                s.draw_calls = frame.draw_calls;
+                s.triangles = frame.triangles;
+                s.cpu_ms_last_frame = ended - started;
+                if s.first_frame_ms.is_none() {
+                    s.first_frame_ms = Some(ended);
+                }
+            }
+            Err(e) => {
+                let msg = format!("rendering failed: {e}");
+                self.status.error(&msg);
+                s.last_error = Some(msg);
+            }
+        }
+        if let Some(e) = gpu_error {
+            let msg = format!("GPU error: {e}");
+            self.status.error(&msg);
+            s.last_error = Some(msg);
+        }
+    }
+
+    /// Keeps the drawing buffer at CSS size × devicePixelRatio.
+    fn sync_canvas_size(&mut self) {
+        let dpr = web_sys::window().map(|w| w.device_pixel_ratio()).unwrap_or(1.0);
+        let edge = |css: i32| ((css.max(1) as f64) * dpr).round().clamp(1.0, MAX_CANVAS_EDGE) as u32;
+        let (w, h) = (edge(self.canvas.client_width()), edge(self.canvas.client_height()));
+        if self.canvas.width() != w || self.canvas.height() != h {
+            self.canvas.set_width(w);
+            self.canvas.set_height(h);
+        }
+        if let Some(r) = self.renderer.as_mut() {
+            r.resize(w, h);
+        }
+        let mut s = self.stats.borrow_mut();
+        s.canvas_width = w;
+        s.canvas_height = h;
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some((observer, _)) = &self.resize_observer {
+            observer.disconnect();
+        }
+    }
+}
+
+fn with_app(weak: &Weak<RefCell<App>>, f: impl FnOnce(&mut App)) {
+    if let Some(app) = weak.upgrade() {
+        if let Ok(mut a) = app.try_borrow_mut() {
+            f(&mut a);
+        }
+    }
+}
+
+fn input_listeners(canvas: &HtmlCanvasElement, weak: &Weak<RefCell<App>>) -> Result<Vec<Listener>, JsValue> {
+    let target: &web_sys::EventTarget = canvas.as_ref();
+    let mut out = Vec::new();
+
+    let w = weak.clone();
+    let c = canvas.clone();
+    out.push(Listener::new(target, "pointerdown", false, move |e| {
+        let Some(e) = e.dyn_ref::<PointerEvent>() else { return };
+        let _ = c.set_pointer_capture(e.pointer_id());
+        let _ = c.focus();
+        let kind = if e.pointer_type() == "touch" {
+            PointerKind::Touch
+        } else {
+            PointerKind::Mouse { pan: e.button() != 0 || e.shift_key() }
+        };
+        let input = ViewInput::PointerDown { id: e.pointer_id(), x: e.offset_x() as f32, y: e.offset_y() as f32, kind };
+        with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
+    })?);
+
+    let w = weak.clone();
+    out.push(Listener::new(target, "pointermove", true, move |e| {
+        let Some(e) = e.dyn_ref::<PointerEvent>() else { return };
+        // Hovering moves nothing; only pointers that are down take part.
+        if e.buttons() == 0 && e.pointer_type() != "touch" {
+            return;
+        }
+        let input = ViewInput::PointerMove { id: e.pointer_id(), x: e.offset_x() as f32, y: e.offset_y() as f32 };
+        with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
+    })?);
+
+    for event in ["pointerup", "pointercancel"] {
+        let w = weak.clone();
+        out.push(Listener::new(target, event, true, move |e| {
+            let Some(e) = e.dyn_ref::<PointerEvent>() else { return };
+            let input = ViewInput::PointerUp { id: e.pointer_id() };
+            with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
+        })?);
+    }
+
+    let w = weak.clone();
+    out.push(Listener::new(target, "wheel", false, move |e| {
+        let Some(e) = e.dyn_ref::<WheelEvent>() else { return };
+        e.prevent_default();
+        // Line and page deltas (Firefox) are scaled to roughly pixel units.
+        let scale = match e.delta_mode() {
+            1 => 16.0,
+            2 => 400.0,
+            _ => 1.0,
+        };
+        let input = ViewInput::Wheel { delta_y: (e.delta_y() * scale) as f32 };
+        with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
+    })?);
+
+    out.push(Listener::new(target, "contextmenu", false, |e| e.prevent_default())?);
+
+    // Keys work whenever the page has focus, not only the canvas.
+    if let Some(window) = web_sys::window() {
+        let w = weak.clone();
+        out.push(Listener::new(window.as_ref(), "keydown", true, move |e| {
+            let Some(e) = e.dyn_ref::<KeyboardEvent>() else { return };
+            if e.ctrl_key() || e.meta_key() || e.alt_key() {
+                return;
+            }
+            if let Some(key) = ViewKey::from_key(&e.key()) {
+                with_app(&w, |a| a.enqueue(AppEvent::Input(ViewInput::Key(key))));
+            }
+        })?);
+        let w = weak.clone();
+        // A devicePixelRatio change (moving to another screen, browser zoom) fires resize.
+        out.push(Listener::new(window.as_ref(), "resize", true, move |_| {
+            with_app(&w, |a| a.enqueue(AppEvent::Resize));
+        })?);
+    }
+    Ok(out)
+}
+
+fn resize_observer(
+    canvas: &HtmlCanvasElement,
+    weak: &Weak<RefCell<App>>,
+) -> Result<(web_sys::ResizeObserver, Closure<dyn FnMut(js_sys::Array)>), JsValue> {
+    let w = weak.clone();
+    let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |_entries: js_sys::Array| {
+        with_app(&w, |a| a.enqueue(AppEvent::Resize));
+    });
+    let observer = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref())?;
+    observer.observe(canvas);
+    Ok((observer, callback))
+}

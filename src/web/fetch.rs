@@ -1,0 +1,104 @@
+//! Fetching twin files with progress: the body is read chunk by chunk so the page can show bytes
+//! received of the total while a large model downloads.
+
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::ReadableStreamDefaultReader;
+
+/// Largest file the page will download; bigger bodies are cut off with an error.
+pub const MAX_DOWNLOAD_BYTES: usize = 512 * 1024 * 1024;
+
+/// Why a download failed, always naming the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The request never got a response (network, CORS, bad URL).
+    #[error("could not fetch {url}: {reason} (check the URL and that the server is reachable)")]
+    Network {
+        /// Requested URL.
+        url: String,
+        /// Browser's reason.
+        reason: String,
+    },
+    /// The server answered with an error status.
+    #[error("HTTP {status} {status_text} for {url}")]
+    Status {
+        /// Requested URL.
+        url: String,
+        /// HTTP status code.
+        status: u16,
+        /// HTTP reason phrase.
+        status_text: String,
+    },
+    /// The body exceeded [`MAX_DOWNLOAD_BYTES`].
+    #[error("{url} is larger than {MAX_DOWNLOAD_BYTES} bytes; the page refuses to download it")]
+    TooLarge {
+        /// Requested URL.
+        url: String,
+    },
+}
+
+/// Downloads `url`, calling `progress(received, total)` as chunks arrive (`total` is 0 when the
+/// server does not say).
+pub async fn fetch_bytes(url: &str, mut progress: impl FnMut(u64, u64)) -> Result<Vec<u8>, FetchError> {
+    let network = |reason: String| FetchError::Network { url: url.to_owned(), reason };
+    let response = gloo_net::http::Request::get(url)
+        .send()
+        .await
+        .map_err(|e| network(e.to_string()))?;
+    if !response.ok() {
+        return Err(FetchError::Status {
+            url: url.to_owned(),
+            status: response.status(),
+            status_text: response.status_text(),
+        });
+    }
+    let total = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    progress(0, total);
+    let Some(body) = response.body() else {
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader = body
+        .get_reader()
+        .dyn_into()
+        .map_err(|_| network("the response body cannot be read as a stream".into()))?;
+    // The declared length only sizes the first allocation, and only within the cap.
+    let mut bytes = Vec::with_capacity((total as usize).min(MAX_DOWNLOAD_BYTES));
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| network(js_reason(&e)))?;
+        let done = Reflect::get(&chunk, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        let value = Reflect::get(&chunk, &JsValue::from_str("value"))
+            .map_err(|e| network(js_reason(&e)))?;
+        let array: Uint8Array = value
+            .dyn_into()
+            .map_err(|_| network("the response body gave a chunk that is not bytes".into()))?;
+        let len = array.length() as usize;
+        if bytes.len() + len > MAX_DOWNLOAD_BYTES {
+            let _ = reader.cancel();
+            return Err(FetchError::TooLarge { url: url.to_owned() });
+        }
+        let start = bytes.len();
+        bytes.resize(start + len, 0);
+        array.copy_to(&mut bytes[start..]);
+        progress(bytes.len() as u64, total);
+    }
+    Ok(bytes)
+}
+
+/// A readable reason from a thrown JS value.
+pub fn js_reason(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}

@@ -1,0 +1,147 @@
+//! Manifest parsing and validation: good documents, and bad ones reported by JSON path.
+
+use glam::{Mat4, Vec3};
+use twinlens::manifest::{Manifest, UpAxis};
+use twinlens::model::{Node, TwinModel};
+
+fn model_with_nodes(names: &[&str]) -> TwinModel {
+    TwinModel {
+        source_name: "models/pump.glb".into(),
+        nodes: names
+            .iter()
+            .map(|n| Node {
+                name: Some((*n).to_owned()),
+                parent: None,
+                children: vec![],
+                local: Mat4::IDENTITY,
+                world: Mat4::IDENTITY,
+                mesh: None,
+            })
+            .collect(),
+        roots: (0..names.len()).collect(),
+        meshes: vec![],
+        materials: vec![],
+        textures: vec![],
+    }
+}
+
+fn parse(json: &str) -> Result<Manifest, String> {
+    Manifest::parse(json.as_bytes(), "pump.twin.json").map_err(|e| e.to_string())
+}
+
+const GOOD: &str = r#"{
+  "name": "Pump skid",
+  "model": { "url": "pump.glb", "unitScale": 0.001, "upAxis": "z", "originOffset": [1, 0, 2] },
+  "sensors": [
+    { "id": "t1", "name": "Motor temperature", "node": "Motor_2", "unit": "°C",
+      "range": [0, 150], "warning": { "above": 80 }, "alarm": { "above": 95 }, "maxAgeSeconds": 10 },
+    { "id": "p1", "name": "Pressure", "node": "Pump",
+      "warning": { "above": 11, "below": 4 }, "alarm": { "above": 13, "below": 2 } }
+  ]
+}"#;
+
+#[test]
+fn a_complete_manifest_parses_with_defaults_filled_in() {
+    let m = parse(GOOD).expect("valid manifest");
+    assert_eq!(m.name, "Pump skid");
+    assert_eq!(m.model.url, "pump.glb");
+    assert_eq!(m.model.up_axis, UpAxis::Z);
+    assert_eq!(m.sensors.len(), 2);
+    assert_eq!(m.sensors[0].unit.as_deref(), Some("°C"));
+    assert_eq!(m.sensors[0].range, Some([0.0, 150.0]));
+    assert_eq!(m.sensors[1].max_age_seconds, 30.0, "default max age");
+    assert_eq!(m.sensors[1].alarm.and_then(|a| a.below), Some(2.0));
+}
+
+#[test]
+fn the_shipped_demo_manifest_is_valid() {
+    let bytes = std::fs::read("www/demo/pump-skid.twin.json").expect("demo manifest present");
+    let m = Manifest::parse(&bytes, "pump-skid.twin.json").expect("demo manifest valid");
+    assert!(m.sensors.len() >= 10, "about a dozen sensors, got {}", m.sensors.len());
+}
+
+#[test]
+fn placement_scales_rotates_z_up_and_offsets() {
+    let m = parse(GOOD).unwrap();
+    let p = m.model.placement();
+    // A point 1000 mm up the model's Z axis ends 1 m up the twin's Y axis, then offset.
+    let up = p.transform_point3(Vec3::new(0.0, 0.0, 1000.0));
+    assert!((up - Vec3::new(1.0, 1.0, 2.0)).length() < 1e-5, "{up}");
+}
+
+#[test]
+fn unknown_sensor_node_names_the_path_the_model_and_the_closest_node() {
+    let m = parse(GOOD).unwrap();
+    let model = model_with_nodes(&["Motor_02", "Pump"]);
+    let problems = m.check_against(&model);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].path, "sensors[0].node");
+    assert_eq!(problems[0].message, r#"no node "Motor_2" in pump.glb (closest: "Motor_02")"#);
+    assert_eq!(m.bound_sensor_count(&model), 1);
+}
+
+#[test]
+fn unknown_fields_are_reported_with_a_suggestion() {
+    let json = GOOD.replace("\"maxAgeSeconds\": 10", "\"maxAgeSecond\": 10").replace("\"unitScale\"", "\"unitscale\"");
+    let err = parse(&json).unwrap_err();
+    assert!(err.contains("sensors[0].maxAgeSecond: unknown field (did you mean \"maxAgeSeconds\"?)"), "{err}");
+    assert!(err.contains("model.unitscale: unknown field (did you mean \"unitScale\"?)"), "{err}");
+}
+
+#[test]
+fn wrong_types_name_the_field() {
+    let json = GOOD.replace("\"range\": [0, 150]", "\"range\": \"0-150\"");
+    let err = parse(&json).unwrap_err();
+    assert!(err.starts_with("pump.twin.json: sensors[0].range: invalid type: string"), "{err}");
+
+    let err = parse(r#"{ "name": "x", "model": { "url": 5 } }"#).unwrap_err();
+    assert!(err.contains("model.url: invalid type: integer `5`, expected a string"), "{err}");
+}
+
+#[test]
+fn missing_required_fields_are_named() {
+    let err = parse(r#"{ "name": "x" }"#).unwrap_err();
+    assert!(err.contains("missing field `model`"), "{err}");
+    let err = parse(r#"{ "name": "x", "model": { "url": "a.glb" }, "sensors": [ { "id": "a", "name": "A" } ] }"#).unwrap_err();
+    assert!(err.contains("sensors[0]") && err.contains("missing field `node`"), "{err}");
+}
+
+#[test]
+fn bad_values_are_all_reported_at_once() {
+    let json = r#"{
+      "name": " ",
+      "model": { "url": "a.glb", "unitScale": -1 },
+      "sensors": [
+        { "id": "a", "name": "A", "node": "N", "range": [10, 0], "maxAgeSeconds": 0 },
+        { "id": "a", "name": "B", "node": "N", "warning": {}, "alarm": { "above": 5 } },
+        { "id": "c", "name": "C", "node": "N", "warning": { "above": 90 }, "alarm": { "above": 80 } },
+        { "id": "d", "name": "D", "node": "N", "warning": { "above": 1, "below": 5 } }
+      ]
+    }"#;
+    let err = Manifest::parse(json.as_bytes(), "m.json").unwrap_err();
+    let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+    for expected in [
+        "name",
+        "model.unitScale",
+        "sensors[0].range",
+        "sensors[0].maxAgeSeconds",
+        "sensors[1].id",
+        "sensors[1].warning",
+        "sensors[2].alarm.above",
+        "sensors[3].warning",
+    ] {
+        assert!(paths.contains(&expected), "{expected} not reported; got {paths:?}");
+    }
+    let dup = err.problems.iter().find(|p| p.path == "sensors[1].id").unwrap();
+    assert!(dup.message.contains("already used by sensors[0]"), "{}", dup.message);
+}
+
+#[test]
+fn not_json_and_trailing_garbage_are_errors_not_panics() {
+    for bad in ["", "{", "[]", "null", "{\"name\": \"x\"} trailing", "\u{feff}{}", "{\"name\": 1e999}"] {
+        let err = parse(bad).unwrap_err();
+        assert!(err.starts_with("pump.twin.json: "), "{bad:?} gave {err}");
+    }
+    let nested = "[".repeat(100_000);
+    assert!(parse(&nested).is_err(), "deep nesting is refused, not a stack overflow");
+}
