@@ -20,6 +20,12 @@ use app::{App, SharedApp, SharedStats, Stats};
 use dom::{StatusLine, query_param, resolve_url};
 use fetch::fetch_bytes;
 
+thread_local! {
+    /// The page's viewer; it lives as long as the page (its closures are registered with the
+    /// browser, which may call them at any time).
+    static APP: RefCell<Option<SharedApp>> = const { RefCell::new(None) };
+}
+
 /// The manifest shown when the page names none.
 const DEFAULT_MANIFEST: &str = "demo/pump-skid.twin.json";
 
@@ -75,6 +81,7 @@ async fn run(document: &web_sys::Document, stats: SharedStats, status: StatusLin
     };
     let app = App::new(canvas.clone(), stats.clone(), status.clone())
         .map_err(|e| format!("cannot start the viewer: {}", fetch::js_reason(&e)))?;
+    APP.with(|slot| *slot.borrow_mut() = Some(app.clone()));
     status.info("Starting the GPU renderer…");
     let renderer = Renderer::new(canvas, choice).await.map_err(|e| e.to_string())?;
     App::set_renderer(&app, renderer);

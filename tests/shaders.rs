@@ -1,0 +1,178 @@
+//! Host checks of the WGSL shaders, without a GPU: every shader parses and validates with naga,
+//! and the uniform structs the renderer writes have exactly the size and member offsets the
+//! shader declares.
+
+use std::mem::{offset_of, size_of};
+
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+
+// The uniform structs live in wasm-only code; include the (dependency-free) file directly so
+// the Rust side of the layout is checked too, not just a number written here.
+#[allow(dead_code)]
+#[path = "../src/render/uniforms.rs"]
+mod uniforms;
+
+use uniforms::{MaterialUniform, NodeUniform, ViewUniform};
+
+fn parse(name: &str, source: &str) -> naga::Module {
+    naga::front::wgsl::parse_str(source).unwrap_or_else(|e| {
+        panic!("{name} does not parse:\n{}", e.emit_to_string_with_path(source, name))
+    })
+}
+
+#[test]
+fn every_shader_parses_and_validates() {
+    assert!(!twinlens::shaders::ALL.is_empty(), "no shaders listed in shaders::ALL");
+    for &(name, source) in twinlens::shaders::ALL {
+        let module = parse(name, source);
+        Validator::new(ValidationFlags::all(), Capabilities::empty())
+            .validate(&module)
+            .unwrap_or_else(|e| {
+                panic!("{name} fails validation:\n{}", e.emit_to_string_with_path(source, name))
+            });
+    }
+}
+
+/// Size and `(member, offset)` list of the WGSL struct `name` in `module`.
+fn wgsl_struct(module: &naga::Module, name: &str) -> (u32, Vec<(String, u32)>) {
+    let ty = module
+        .types
+        .iter()
+        .map(|(_, ty)| ty)
+        .find(|ty| ty.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("mesh.wgsl declares no struct {name}"));
+    match &ty.inner {
+        naga::TypeInner::Struct { members, span } => (
+            *span,
+            members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect(),
+        ),
+        other => panic!("{name} in mesh.wgsl is not a struct: {other:?}"),
+    }
+}
+
+/// Asserts the WGSL struct's size equals `expected_size` (the number stated here, so a change
+/// on either side fails loudly) and the Rust struct's, and that members sit at `rust_offsets`.
+fn assert_layout(
+    module: &naga::Module,
+    name: &str,
+    expected_size: u32,
+    rust_size: usize,
+    rust_offsets: &[(&str, usize)],
+) {
+    let (span, members) = wgsl_struct(module, name);
+    assert_eq!(
+        span, expected_size,
+        "WGSL {name} is {span} bytes; the renderer expects {expected_size}"
+    );
+    assert_eq!(rust_size, expected_size as usize, "Rust {name} is {rust_size} bytes, WGSL {span}");
+    for &(member, rust_offset) in rust_offsets {
+        let wgsl_offset = members
+            .iter()
+            .find(|(n, _)| n == member)
+            .map(|(_, o)| *o)
+            .unwrap_or_else(|| panic!("WGSL {name} has no member {member}"));
+        assert_eq!(
+            wgsl_offset as usize, rust_offset,
+            "{name}.{member}: WGSL offset {wgsl_offset}, Rust offset {rust_offset}"
+        );
+    }
+}
+
+#[test]
+fn mesh_uniform_layouts_match_the_rust_structs() {
+    let module = parse("mesh.wgsl", twinlens::shaders::MESH);
+
+    assert_layout(
+        &module,
+        "ViewUniform",
+        144,
+        size_of::<ViewUniform>(),
+        &[
+            ("view_proj", offset_of!(ViewUniform, view_proj)),
+            ("eye", offset_of!(ViewUniform, eye)),
+            ("key_dir", offset_of!(ViewUniform, key_dir)),
+            ("key_color", offset_of!(ViewUniform, key_color)),
+            ("sky_color", offset_of!(ViewUniform, sky_color)),
+            ("ground_color", offset_of!(ViewUniform, ground_color)),
+        ],
+    );
+    assert_layout(
+        &module,
+        "NodeUniform",
+        128,
+        size_of::<NodeUniform>(),
+        &[("model", offset_of!(NodeUniform, model)), ("normal", offset_of!(NodeUniform, normal))],
+    );
+    assert_layout(
+        &module,
+        "MaterialUniform",
+        32,
+        size_of::<MaterialUniform>(),
+        &[
+            ("base_color", offset_of!(MaterialUniform, base_color)),
+            ("metallic", offset_of!(MaterialUniform, metallic)),
+            ("roughness", offset_of!(MaterialUniform, roughness)),
+        ],
+    );
+}
+
+#[test]
+fn mesh_vertex_inputs_match_the_model_vertex_layout() {
+    // The pipeline feeds `twinlens::model::Vertex` fields to locations 0..=3 in field order;
+    // the shader must declare exactly those locations with matching widths.
+    let module = parse("mesh.wgsl", twinlens::shaders::MESH);
+    let entry = module
+        .entry_points
+        .iter()
+        .find(|e| e.name == "vs_main")
+        .expect("mesh.wgsl has a vs_main entry point");
+    let arg_ty = &module.types[entry.function.arguments[0].ty];
+    let naga::TypeInner::Struct { members, .. } = &arg_ty.inner else {
+        panic!("vs_main takes a struct of vertex inputs");
+    };
+    let mut found: Vec<(u32, u32)> = members
+        .iter()
+        .map(|m| {
+            let Some(naga::Binding::Location { location, .. }) = m.binding else {
+                panic!("vertex input {:?} has no @location", m.name);
+            };
+            let width = match module.types[m.ty].inner {
+                naga::TypeInner::Vector { size, .. } => size as u32,
+                naga::TypeInner::Scalar(_) => 1,
+                ref other => panic!("unexpected vertex input type {other:?}"),
+            };
+            (location, width)
+        })
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, vec![(0, 3), (1, 3), (2, 2), (3, 4)]);
+    assert_eq!(size_of::<twinlens::model::Vertex>(), (3 + 3 + 2 + 4) * 4);
+}
+
+#[test]
+fn view_uniform_carries_the_light_towards_the_upper_front_left() {
+    use glam::{Mat4, Vec3};
+    // Camera at +Z looking down -Z at the origin: view space is world space shifted along Z.
+    let view = Mat4::from_translation(Vec3::new(0.0, 0.0, -5.0));
+    let lighting = uniforms::Lighting::headlight(view);
+    assert!(lighting.key_dir.x < 0.0 && lighting.key_dir.y > 0.0 && lighting.key_dir.z > 0.0);
+    assert!((lighting.key_dir.length() - 1.0).abs() < 1e-5);
+    // Orbiting the camera half-way round moves the light with it.
+    let behind = Mat4::from_rotation_y(std::f32::consts::PI) * view;
+    assert!(uniforms::Lighting::headlight(behind).key_dir.z < 0.0);
+    let u = ViewUniform::new(Mat4::IDENTITY, Vec3::new(0.0, 0.0, 5.0), &lighting);
+    assert_eq!(u.eye, [0.0, 0.0, 5.0, 1.0]);
+}
+
+#[test]
+fn node_uniform_normal_matrix_is_the_inverse_transpose() {
+    use glam::{Mat4, Vec3};
+    let model = Mat4::from_scale(Vec3::new(2.0, 1.0, 1.0));
+    let u = NodeUniform::new(model);
+    let normal = Mat4::from_cols_array_2d(&u.normal);
+    // Non-uniform scale: normals scale by the reciprocal.
+    assert!((normal.transform_vector3(Vec3::X) - Vec3::new(0.5, 0.0, 0.0)).length() < 1e-6);
+    // A collapsed axis has no inverse; the result must stay finite.
+    let flat = NodeUniform::new(Mat4::from_scale(Vec3::new(1.0, 0.0, 1.0)));
+    assert!(flat.normal.iter().flatten().all(|v| v.is_finite()));
+}
