@@ -139,16 +139,19 @@ impl App {
         a.request_frame();
     }
 
-    /// Uploads a model placed by `placement`, frames it, and asks for a frame.
-    pub fn show_model(app: &SharedApp, model: &crate::model::TwinModel, placement: Mat4) {
+    /// Uploads a model placed by `placement`, frames it, and asks for a frame. Returns what the
+    /// upload had to work around (textures downscaled or replaced), for the status line.
+    pub fn show_model(app: &SharedApp, model: &crate::model::TwinModel, placement: Mat4) -> Vec<String> {
         let mut a = app.borrow_mut();
-        let Some(renderer) = a.renderer.as_mut() else { return };
+        let Some(renderer) = a.renderer.as_mut() else { return Vec::new() };
         renderer.set_model(model, placement);
+        let warnings = renderer.model_warnings().to_vec();
         a.bounds = model.bounds().map(|b| b.transformed(placement));
         a.frame_camera();
         a.stats.borrow_mut().nodes = model.nodes.len();
         a.dirty = true;
         a.request_frame();
+        warnings
     }
 
     fn frame_camera(&mut self) {

@@ -132,7 +132,7 @@ async fn load_twin(app: &SharedApp, stats: &SharedStats, status: &StatusLine) ->
     }
 
     let placement = manifest.as_ref().map(|m| m.model.placement()).unwrap_or(Mat4::IDENTITY);
-    App::show_model(app, &model, placement);
+    let warnings = App::show_model(app, &model, placement);
     let binding_problems = manifest.as_ref().map(|m| m.check_against(&model)).unwrap_or_default();
     let mut s = stats.borrow_mut();
     if let Some(m) = &manifest {
@@ -140,9 +140,7 @@ async fn load_twin(app: &SharedApp, stats: &SharedStats, status: &StatusLine) ->
         s.sensors_bound = m.bound_sensor_count(&model);
     }
     s.state = "ready";
-    if binding_problems.is_empty() {
-        status.clear();
-    } else {
+    if !binding_problems.is_empty() {
         // The model still shows; the unbound sensors are named so the manifest can be fixed.
         let text = binding_problems
             .iter()
@@ -151,6 +149,10 @@ async fn load_twin(app: &SharedApp, stats: &SharedStats, status: &StatusLine) ->
             .join("\n");
         status.error(&text);
         s.last_error = Some(text);
+    } else if !warnings.is_empty() {
+        status.info(&format!("{model_url}:\n{}", warnings.join("\n")));
+    } else {
+        status.clear();
     }
     Ok(())
 }
