@@ -40,7 +40,13 @@ pub struct OrbitCamera {
 
 impl Default for OrbitCamera {
     fn default() -> Self {
-        Self { target: Vec3::ZERO, yaw: 0.6, pitch: 0.4, distance: 5.0, scene_radius: 1.0 }
+        Self {
+            target: Vec3::ZERO,
+            yaw: 0.6,
+            pitch: 0.4,
+            distance: 5.0,
+            scene_radius: 1.0,
+        }
     }
 }
 
@@ -100,7 +106,9 @@ impl OrbitCamera {
         let eye = self.eye();
         let view = glam::camera::rh::view::look_at_mat4(eye, self.target, Vec3::Y);
         // Clip planes follow the content so depth precision goes where the model is.
-        let near = (self.distance - self.scene_radius * 2.0).max(self.distance * 0.01).max(1e-3);
+        let near = (self.distance - self.scene_radius * 2.0)
+            .max(self.distance * 0.01)
+            .max(1e-3);
         let far = self.distance + self.scene_radius * 4.0;
         let proj = glam::camera::rh::proj::directx::perspective(FOV_Y, aspect.max(1e-3), near, far);
         ViewMatrices { view, proj, eye }
@@ -123,7 +131,12 @@ pub enum PointerKind {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ViewInput {
     /// A pointer went down.
-    PointerDown { id: i32, x: f32, y: f32, kind: PointerKind },
+    PointerDown {
+        id: i32,
+        x: f32,
+        y: f32,
+        kind: PointerKind,
+    },
     /// A pointer moved.
     PointerMove { id: i32, x: f32, y: f32 },
     /// A pointer went up or was cancelled.
@@ -197,7 +210,12 @@ pub enum InputOutcome {
 
 impl OrbitController {
     /// Applies one input to `camera` for a viewport `viewport_height` CSS pixels tall.
-    pub fn apply(&mut self, camera: &mut OrbitCamera, input: ViewInput, viewport_height: f32) -> InputOutcome {
+    pub fn apply(
+        &mut self,
+        camera: &mut OrbitCamera,
+        input: ViewInput,
+        viewport_height: f32,
+    ) -> InputOutcome {
         const KEY_ORBIT_PX: f32 = 20.0;
         const KEY_ZOOM: f32 = 1.15;
         match input {
@@ -213,7 +231,9 @@ impl OrbitController {
                 self.pointers.retain(|p| p.id != id);
                 InputOutcome::Unchanged
             }
-            ViewInput::PointerMove { id, x, y } => self.pointer_move(camera, id, x, y, viewport_height),
+            ViewInput::PointerMove { id, x, y } => {
+                self.pointer_move(camera, id, x, y, viewport_height)
+            }
             ViewInput::Wheel { delta_y } => {
                 if delta_y == 0.0 || !delta_y.is_finite() {
                     return InputOutcome::Unchanged;
@@ -236,7 +256,14 @@ impl OrbitController {
         }
     }
 
-    fn pointer_move(&mut self, camera: &mut OrbitCamera, id: i32, x: f32, y: f32, viewport_height: f32) -> InputOutcome {
+    fn pointer_move(
+        &mut self,
+        camera: &mut OrbitCamera,
+        id: i32,
+        x: f32,
+        y: f32,
+        viewport_height: f32,
+    ) -> InputOutcome {
         let Some(idx) = self.pointers.iter().position(|p| p.id == id) else {
             return InputOutcome::Unchanged;
         };
@@ -271,7 +298,10 @@ mod tests {
     use super::*;
 
     fn unit_box() -> Aabb {
-        Aabb { min: Vec3::splat(-1.0), max: Vec3::splat(1.0) }
+        Aabb {
+            min: Vec3::splat(-1.0),
+            max: Vec3::splat(1.0),
+        }
     }
 
     /// Projects a world point to normalised device coordinates.
@@ -292,8 +322,15 @@ mod tests {
                     if i & 4 == 0 { -1.0 } else { 1.0 },
                 );
                 let p = ndc(&m, c);
-                assert!(p.x.abs() <= 1.0 && p.y.abs() <= 1.0, "corner {c} at {p} for aspect {aspect}");
-                assert!((0.0..=1.0).contains(&p.z), "corner {c} depth {} outside 0..1", p.z);
+                assert!(
+                    p.x.abs() <= 1.0 && p.y.abs() <= 1.0,
+                    "corner {c} at {p} for aspect {aspect}"
+                );
+                assert!(
+                    (0.0..=1.0).contains(&p.z),
+                    "corner {c} depth {} outside 0..1",
+                    p.z
+                );
             }
         }
     }
@@ -301,7 +338,13 @@ mod tests {
     #[test]
     fn target_projects_to_the_centre() {
         let mut cam = OrbitCamera::default();
-        cam.frame(Aabb { min: Vec3::new(2.0, 0.0, 3.0), max: Vec3::new(4.0, 1.0, 5.0) }, 1.5);
+        cam.frame(
+            Aabb {
+                min: Vec3::new(2.0, 0.0, 3.0),
+                max: Vec3::new(4.0, 1.0, 5.0),
+            },
+            1.5,
+        );
         let p = ndc(&cam.matrices(1.5), cam.target);
         assert!(p.x.abs() < 1e-4 && p.y.abs() < 1e-4, "{p}");
     }
@@ -329,7 +372,10 @@ mod tests {
 
     #[test]
     fn zoom_is_limited_by_scene_size() {
-        let mut cam = OrbitCamera { scene_radius: 2.0, ..Default::default() };
+        let mut cam = OrbitCamera {
+            scene_radius: 2.0,
+            ..Default::default()
+        };
         cam.zoom(1e-9);
         assert!((cam.distance - 0.1).abs() < 1e-5);
         cam.zoom(1e9);
@@ -343,22 +389,68 @@ mod tests {
         let mut cam = OrbitCamera::default();
         let mut ctl = OrbitController::default();
         let yaw = cam.yaw;
-        ctl.apply(&mut cam, ViewInput::PointerDown { id: 1, x: 100.0, y: 100.0, kind: PointerKind::Touch }, 600.0);
-        let out = ctl.apply(&mut cam, ViewInput::PointerMove { id: 1, x: 150.0, y: 100.0 }, 600.0);
+        ctl.apply(
+            &mut cam,
+            ViewInput::PointerDown {
+                id: 1,
+                x: 100.0,
+                y: 100.0,
+                kind: PointerKind::Touch,
+            },
+            600.0,
+        );
+        let out = ctl.apply(
+            &mut cam,
+            ViewInput::PointerMove {
+                id: 1,
+                x: 150.0,
+                y: 100.0,
+            },
+            600.0,
+        );
         assert_eq!(out, InputOutcome::Moved);
         assert!(cam.yaw < yaw);
 
-        ctl.apply(&mut cam, ViewInput::PointerDown { id: 2, x: 250.0, y: 100.0, kind: PointerKind::Touch }, 600.0);
+        ctl.apply(
+            &mut cam,
+            ViewInput::PointerDown {
+                id: 2,
+                x: 250.0,
+                y: 100.0,
+                kind: PointerKind::Touch,
+            },
+            600.0,
+        );
         let (yaw, dist) = (cam.yaw, cam.distance);
         // Fingers spread apart: zoom in, no orbit.
-        ctl.apply(&mut cam, ViewInput::PointerMove { id: 2, x: 350.0, y: 100.0 }, 600.0);
+        ctl.apply(
+            &mut cam,
+            ViewInput::PointerMove {
+                id: 2,
+                x: 350.0,
+                y: 100.0,
+            },
+            600.0,
+        );
         assert!(cam.distance < dist);
         assert_eq!(cam.yaw, yaw);
 
         ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0);
         ctl.apply(&mut cam, ViewInput::PointerUp { id: 2 }, 600.0);
-        let out = ctl.apply(&mut cam, ViewInput::PointerMove { id: 2, x: 0.0, y: 0.0 }, 600.0);
-        assert_eq!(out, InputOutcome::Unchanged, "moves after release are ignored");
+        let out = ctl.apply(
+            &mut cam,
+            ViewInput::PointerMove {
+                id: 2,
+                x: 0.0,
+                y: 0.0,
+            },
+            600.0,
+        );
+        assert_eq!(
+            out,
+            InputOutcome::Unchanged,
+            "moves after release are ignored"
+        );
     }
 
     #[test]
@@ -366,17 +458,43 @@ mod tests {
         let mut cam = OrbitCamera::default();
         let mut ctl = OrbitController::default();
         let (target, yaw) = (cam.target, cam.yaw);
-        ctl.apply(&mut cam, ViewInput::PointerDown { id: 1, x: 0.0, y: 0.0, kind: PointerKind::Mouse { pan: true } }, 600.0);
-        ctl.apply(&mut cam, ViewInput::PointerMove { id: 1, x: 30.0, y: 0.0 }, 600.0);
+        ctl.apply(
+            &mut cam,
+            ViewInput::PointerDown {
+                id: 1,
+                x: 0.0,
+                y: 0.0,
+                kind: PointerKind::Mouse { pan: true },
+            },
+            600.0,
+        );
+        ctl.apply(
+            &mut cam,
+            ViewInput::PointerMove {
+                id: 1,
+                x: 30.0,
+                y: 0.0,
+            },
+            600.0,
+        );
         assert_ne!(cam.target, target);
         assert_eq!(cam.yaw, yaw);
 
         assert_eq!(ViewKey::from_key("f"), Some(ViewKey::Frame));
         assert_eq!(ViewKey::from_key("q"), None);
-        assert_eq!(ctl.apply(&mut cam, ViewInput::Key(ViewKey::Frame), 600.0), InputOutcome::FrameRequested);
+        assert_eq!(
+            ctl.apply(&mut cam, ViewInput::Key(ViewKey::Frame), 600.0),
+            InputOutcome::FrameRequested
+        );
         let d = cam.distance;
-        assert_eq!(ctl.apply(&mut cam, ViewInput::Key(ViewKey::ZoomIn), 600.0), InputOutcome::Moved);
+        assert_eq!(
+            ctl.apply(&mut cam, ViewInput::Key(ViewKey::ZoomIn), 600.0),
+            InputOutcome::Moved
+        );
         assert!(cam.distance < d);
-        assert_eq!(ctl.apply(&mut cam, ViewInput::Wheel { delta_y: 0.0 }, 600.0), InputOutcome::Unchanged);
+        assert_eq!(
+            ctl.apply(&mut cam, ViewInput::Wheel { delta_y: 0.0 }, 600.0),
+            InputOutcome::Unchanged
+        );
     }
 }

@@ -149,8 +149,23 @@ pub struct Threshold {
 
 /// Every field name the manifest knows, for "did you mean" suggestions on unknown fields.
 const KNOWN_FIELDS: &[&str] = &[
-    "name", "description", "model", "sensors", "url", "unitScale", "upAxis", "originOffset", "id",
-    "node", "unit", "range", "warning", "alarm", "maxAgeSeconds", "above", "below",
+    "name",
+    "description",
+    "model",
+    "sensors",
+    "url",
+    "unitScale",
+    "upAxis",
+    "originOffset",
+    "id",
+    "node",
+    "unit",
+    "range",
+    "warning",
+    "alarm",
+    "maxAgeSeconds",
+    "above",
+    "below",
 ];
 
 /// Largest manifest accepted; a twin with thousands of sensors stays far below it.
@@ -159,7 +174,10 @@ pub const MAX_MANIFEST_BYTES: usize = 16 * 1024 * 1024;
 impl Manifest {
     /// Parses and validates a manifest (everything that does not need the model).
     pub fn parse(bytes: &[u8], source_name: &str) -> Result<Manifest, ManifestError> {
-        let fail = |problems| ManifestError { source_name: source_name.to_owned(), problems };
+        let fail = |problems| ManifestError {
+            source_name: source_name.to_owned(),
+            problems,
+        };
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(fail(vec![problem(
                 "",
@@ -199,7 +217,11 @@ impl Manifest {
             })
             .collect();
         manifest.check_values(&mut problems);
-        if problems.is_empty() { Ok(manifest) } else { Err(fail(problems)) }
+        if problems.is_empty() {
+            Ok(manifest)
+        } else {
+            Err(fail(problems))
+        }
     }
 
     fn check_values(&self, problems: &mut Vec<ManifestProblem>) {
@@ -213,11 +235,17 @@ impl Manifest {
         if !(m.unit_scale.is_finite() && m.unit_scale > 0.0) {
             problems.push(problem(
                 "model.unitScale",
-                format!("{} is not a positive number of metres per model unit", m.unit_scale),
+                format!(
+                    "{} is not a positive number of metres per model unit",
+                    m.unit_scale
+                ),
             ));
         }
         if m.origin_offset.iter().any(|v| !v.is_finite()) {
-            problems.push(problem("model.originOffset", "must be three finite numbers (metres)"));
+            problems.push(problem(
+                "model.originOffset",
+                "must be three finite numbers (metres)",
+            ));
         }
         let mut seen = std::collections::HashMap::new();
         for (i, s) in self.sensors.iter().enumerate() {
@@ -227,7 +255,10 @@ impl Manifest {
             } else if let Some(first) = seen.insert(s.id.as_str(), i) {
                 problems.push(problem(
                     &at("id"),
-                    format!("\"{}\" is already used by sensors[{first}]; ids must be unique", s.id),
+                    format!(
+                        "\"{}\" is already used by sensors[{first}]; ids must be unique",
+                        s.id
+                    ),
                 ));
             }
             if s.name.trim().is_empty() {
@@ -242,13 +273,13 @@ impl Manifest {
                     format!("{} is not a positive number of seconds", s.max_age_seconds),
                 ));
             }
-            if let Some([lo, hi]) = s.range {
-                if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                    problems.push(problem(
-                        &at("range"),
-                        format!("[{lo}, {hi}] is not a range: expected [min, max] with min < max"),
-                    ));
-                }
+            if let Some([lo, hi]) = s.range
+                && !(lo.is_finite() && hi.is_finite() && lo < hi)
+            {
+                problems.push(problem(
+                    &at("range"),
+                    format!("[{lo}, {hi}] is not a range: expected [min, max] with min < max"),
+                ));
             }
             for (field, t) in [("warning", &s.warning), ("alarm", &s.alarm)] {
                 let Some(t) = t else { continue };
@@ -260,32 +291,36 @@ impl Manifest {
                         problems.push(problem(&at(&format!("{field}.{bound}")), "must be finite"));
                     }
                 }
-                if let (Some(a), Some(b)) = (t.above, t.below) {
-                    if b >= a {
-                        problems.push(problem(
-                            &at(field),
-                            format!("below ({b}) must be less than above ({a})"),
-                        ));
-                    }
+                if let (Some(a), Some(b)) = (t.above, t.below)
+                    && b >= a
+                {
+                    problems.push(problem(
+                        &at(field),
+                        format!("below ({b}) must be less than above ({a})"),
+                    ));
                 }
             }
             // An alarm must be reached only after the warning it escalates.
             if let (Some(w), Some(a)) = (s.warning, s.alarm) {
-                if let (Some(wa), Some(aa)) = (w.above, a.above) {
-                    if aa < wa {
-                        problems.push(problem(
-                            &at("alarm.above"),
-                            format!("{aa} is below warning.above ({wa}); an alarm must escalate a warning"),
-                        ));
-                    }
+                if let (Some(wa), Some(aa)) = (w.above, a.above)
+                    && aa < wa
+                {
+                    problems.push(problem(
+                        &at("alarm.above"),
+                        format!(
+                            "{aa} is below warning.above ({wa}); an alarm must escalate a warning"
+                        ),
+                    ));
                 }
-                if let (Some(wb), Some(ab)) = (w.below, a.below) {
-                    if ab > wb {
-                        problems.push(problem(
-                            &at("alarm.below"),
-                            format!("{ab} is above warning.below ({wb}); an alarm must escalate a warning"),
-                        ));
-                    }
+                if let (Some(wb), Some(ab)) = (w.below, a.below)
+                    && ab > wb
+                {
+                    problems.push(problem(
+                        &at("alarm.below"),
+                        format!(
+                            "{ab} is above warning.below ({wb}); an alarm must escalate a warning"
+                        ),
+                    ));
                 }
             }
         }
@@ -312,12 +347,18 @@ impl Manifest {
 
     /// Number of sensors whose node exists in the model.
     pub fn bound_sensor_count(&self, model: &TwinModel) -> usize {
-        self.sensors.iter().filter(|s| model.node_by_name(&s.node).is_some()).count()
+        self.sensors
+            .iter()
+            .filter(|s| model.node_by_name(&s.node).is_some())
+            .count()
     }
 }
 
 fn problem(path: &str, message: impl Into<String>) -> ManifestProblem {
-    ManifestProblem { path: path.to_owned(), message: message.into() }
+    ManifestProblem {
+        path: path.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// Turns serde_path_to_error's `sensors[3].node` / serde_ignored's `sensors.3.node` into the
@@ -352,9 +393,17 @@ fn file_name(source: &str) -> &str {
 }
 
 /// The candidate most similar to `name`, if it is similar enough to be a likely typo.
-pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
-        .map(|c| (strsim::normalized_damerau_levenshtein(&name.to_lowercase(), &c.to_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::normalized_damerau_levenshtein(&name.to_lowercase(), &c.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)

@@ -57,7 +57,11 @@ fn a_complete_manifest_parses_with_defaults_filled_in() {
 fn the_shipped_demo_manifest_is_valid() {
     let bytes = std::fs::read("www/demo/pump-skid.twin.json").expect("demo manifest present");
     let m = Manifest::parse(&bytes, "pump-skid.twin.json").expect("demo manifest valid");
-    assert!(m.sensors.len() >= 10, "about a dozen sensors, got {}", m.sensors.len());
+    assert!(
+        m.sensors.len() >= 10,
+        "about a dozen sensors, got {}",
+        m.sensors.len()
+    );
 }
 
 #[test]
@@ -76,26 +80,43 @@ fn unknown_sensor_node_names_the_path_the_model_and_the_closest_node() {
     let problems = m.check_against(&model);
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].path, "sensors[0].node");
-    assert_eq!(problems[0].message, r#"no node "Motor_2" in pump.glb (closest: "Motor_02")"#);
+    assert_eq!(
+        problems[0].message,
+        r#"no node "Motor_2" in pump.glb (closest: "Motor_02")"#
+    );
     assert_eq!(m.bound_sensor_count(&model), 1);
 }
 
 #[test]
 fn unknown_fields_are_reported_with_a_suggestion() {
-    let json = GOOD.replace("\"maxAgeSeconds\": 10", "\"maxAgeSecond\": 10").replace("\"unitScale\"", "\"unitscale\"");
+    let json = GOOD
+        .replace("\"maxAgeSeconds\": 10", "\"maxAgeSecond\": 10")
+        .replace("\"unitScale\"", "\"unitscale\"");
     let err = parse(&json).unwrap_err();
-    assert!(err.contains("sensors[0].maxAgeSecond: unknown field (did you mean \"maxAgeSeconds\"?)"), "{err}");
-    assert!(err.contains("model.unitscale: unknown field (did you mean \"unitScale\"?)"), "{err}");
+    assert!(
+        err.contains("sensors[0].maxAgeSecond: unknown field (did you mean \"maxAgeSeconds\"?)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("model.unitscale: unknown field (did you mean \"unitScale\"?)"),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_types_name_the_field() {
     let json = GOOD.replace("\"range\": [0, 150]", "\"range\": \"0-150\"");
     let err = parse(&json).unwrap_err();
-    assert!(err.starts_with("pump.twin.json: sensors[0].range: invalid type: string"), "{err}");
+    assert!(
+        err.starts_with("pump.twin.json: sensors[0].range: invalid type: string"),
+        "{err}"
+    );
 
     let err = parse(r#"{ "name": "x", "model": { "url": 5 } }"#).unwrap_err();
-    assert!(err.contains("model.url: invalid type: integer `5`, expected a string"), "{err}");
+    assert!(
+        err.contains("model.url: invalid type: integer `5`, expected a string"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -103,7 +124,10 @@ fn missing_required_fields_are_named() {
     let err = parse(r#"{ "name": "x" }"#).unwrap_err();
     assert!(err.contains("missing field `model`"), "{err}");
     let err = parse(r#"{ "name": "x", "model": { "url": "a.glb" }, "sensors": [ { "id": "a", "name": "A" } ] }"#).unwrap_err();
-    assert!(err.contains("sensors[0]") && err.contains("missing field `node`"), "{err}");
+    assert!(
+        err.contains("sensors[0]") && err.contains("missing field `node`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -130,18 +154,40 @@ fn bad_values_are_all_reported_at_once() {
         "sensors[2].alarm.above",
         "sensors[3].warning",
     ] {
-        assert!(paths.contains(&expected), "{expected} not reported; got {paths:?}");
+        assert!(
+            paths.contains(&expected),
+            "{expected} not reported; got {paths:?}"
+        );
     }
-    let dup = err.problems.iter().find(|p| p.path == "sensors[1].id").unwrap();
-    assert!(dup.message.contains("already used by sensors[0]"), "{}", dup.message);
+    let dup = err
+        .problems
+        .iter()
+        .find(|p| p.path == "sensors[1].id")
+        .unwrap();
+    assert!(
+        dup.message.contains("already used by sensors[0]"),
+        "{}",
+        dup.message
+    );
 }
 
 #[test]
 fn not_json_and_trailing_garbage_are_errors_not_panics() {
-    for bad in ["", "{", "[]", "null", "{\"name\": \"x\"} trailing", "\u{feff}{}", "{\"name\": 1e999}"] {
+    for bad in [
+        "",
+        "{",
+        "[]",
+        "null",
+        "{\"name\": \"x\"} trailing",
+        "\u{feff}{}",
+        "{\"name\": 1e999}",
+    ] {
         let err = parse(bad).unwrap_err();
         assert!(err.starts_with("pump.twin.json: "), "{bad:?} gave {err}");
     }
     let nested = "[".repeat(100_000);
-    assert!(parse(&nested).is_err(), "deep nesting is refused, not a stack overflow");
+    assert!(
+        parse(&nested).is_err(),
+        "deep nesting is refused, not a stack overflow"
+    );
 }

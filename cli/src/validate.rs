@@ -61,7 +61,11 @@ pub fn run(file: &Path, json: bool) -> ExitCode {
                 for p in &problems {
                     eprintln!("error: {p}");
                 }
-                eprintln!("{}: invalid ({} problem(s))", file.display(), problems.len());
+                eprintln!(
+                    "{}: invalid ({} problem(s))",
+                    file.display(),
+                    problems.len()
+                );
             }
             ExitCode::FAILURE
         }
@@ -71,20 +75,25 @@ pub fn run(file: &Path, json: bool) -> ExitCode {
 fn check(file: &Path) -> Result<Summary, Vec<String>> {
     let bytes = read_file(file).map_err(|e| vec![e])?;
     let name = file.display().to_string();
-    let is_manifest = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let is_manifest = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if !is_manifest {
         let model = load_local_model(&bytes, file)?;
         return Ok(summarize(&model, None));
     }
     let manifest = Manifest::parse(&bytes, &name).map_err(|e| lines(&e.to_string()))?;
-    let model_path = local_path(file, &manifest.model.url).map_err(|e| {
-        vec![format!("{name}: model.url: {e}")]
-    })?;
-    let model_bytes = read_file(&model_path).map_err(|e| vec![format!("{name}: model.url: {e}")])?;
+    let model_path = local_path(file, &manifest.model.url)
+        .map_err(|e| vec![format!("{name}: model.url: {e}")])?;
+    let model_bytes =
+        read_file(&model_path).map_err(|e| vec![format!("{name}: model.url: {e}")])?;
     let model = load_local_model(&model_bytes, &model_path)?;
     let problems = manifest.check_against(&model);
     if !problems.is_empty() {
-        return Err(problems.iter().map(|p| format!("{name}: {}: {}", p.path, p.message)).collect());
+        return Err(problems
+            .iter()
+            .map(|p| format!("{name}: {}: {}", p.path, p.message))
+            .collect());
     }
     let bound = manifest.bound_sensor_count(&model);
     Ok(summarize(&model, Some((bound, manifest.sensors.len()))))
@@ -118,16 +127,23 @@ fn local_path(base_file: &Path, url: &str) -> Result<PathBuf, String> {
             "\"{url}\" is a remote URL; validate checks local files: download it beside the manifest and use a relative path"
         ));
     }
-    let decoded = url.split(['?', '#']).next().unwrap_or(url).replace("%20", " ");
+    let decoded = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .replace("%20", " ");
     let rel = Path::new(&decoded);
     if rel.is_absolute() || rel.components().any(|c| matches!(c, Component::Prefix(_))) {
-        return Err(format!("\"{url}\" must be relative to the file that names it"));
+        return Err(format!(
+            "\"{url}\" must be relative to the file that names it"
+        ));
     }
     Ok(base_file.parent().unwrap_or(Path::new(".")).join(rel))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!(
             "{} is {} bytes; files over {MAX_FILE_BYTES} bytes are refused",

@@ -13,7 +13,11 @@ fn committed_demo_glb_matches_the_generator() {
         .expect("the twinlens binary starts");
     assert!(status.success());
     let generated = std::fs::read(&out).unwrap();
-    let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../www/demo/pump-skid.glb")).unwrap();
+    let committed = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../www/demo/pump-skid.glb"
+    ))
+    .unwrap();
     assert!(
         generated == committed,
         "www/demo/pump-skid.glb is stale: run `cargo run -p twinlens-cli -- gen-demo`"

@@ -6,7 +6,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DEMO_GLB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../www/demo/pump-skid.glb");
-const DEMO_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../www/demo/pump-skid.twin.json");
+const DEMO_MANIFEST: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../www/demo/pump-skid.twin.json"
+);
 
 struct Run {
     code: i32,
@@ -35,8 +38,16 @@ fn validate(args: &[&str]) -> Run {
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().expect("collect output");
-    let code = out.status.code().unwrap_or_else(|| panic!("validate {args:?} was killed by a signal"));
-    assert_ne!(code, 101, "validate {args:?} panicked: {}", String::from_utf8_lossy(&out.stderr));
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("validate {args:?} was killed by a signal"));
+    assert_ne!(
+        code,
+        101,
+        "validate {args:?} panicked: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Run {
         code,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -91,7 +102,11 @@ fn a_manifest_with_several_problems_lists_them_all() {
         "sensors[1].id: \"a\" is already used by sensors[0]",
         "sensors[1].range: [5, 1] is not a range",
     ] {
-        assert!(r.stderr.contains(expected), "missing {expected:?} in:\n{}", r.stderr);
+        assert!(
+            r.stderr.contains(expected),
+            "missing {expected:?} in:\n{}",
+            r.stderr
+        );
     }
 }
 
@@ -99,12 +114,18 @@ fn a_manifest_with_several_problems_lists_them_all() {
 fn a_sensor_on_a_missing_node_names_the_closest_node() {
     let dir = scratch("missing_node");
     std::fs::copy(DEMO_GLB, dir.join("pump-skid.glb")).unwrap();
-    let text = std::fs::read_to_string(DEMO_MANIFEST).unwrap().replacen("\"node\": \"Motor\"", "\"node\": \"Motor_02\"", 1);
+    let text = std::fs::read_to_string(DEMO_MANIFEST).unwrap().replacen(
+        "\"node\": \"Motor\"",
+        "\"node\": \"Motor_02\"",
+        1,
+    );
     std::fs::write(dir.join("twin.json"), text).unwrap();
     let r = validate(&[dir.join("twin.json").to_str().unwrap()]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stderr.contains("sensors[0].node: no node \"Motor_02\" in pump-skid.glb (closest: \"Motor\")"),
+        r.stderr.contains(
+            "sensors[0].node: no node \"Motor_02\" in pump-skid.glb (closest: \"Motor\")"
+        ),
         "{}",
         r.stderr
     );
@@ -113,12 +134,24 @@ fn a_sensor_on_a_missing_node_names_the_closest_node() {
 #[test]
 fn a_missing_model_file_and_a_remote_model_url_are_explained() {
     let dir = scratch("missing_model");
-    std::fs::write(dir.join("a.json"), r#"{"name":"A","model":{"url":"nowhere.glb"}}"#).unwrap();
+    std::fs::write(
+        dir.join("a.json"),
+        r#"{"name":"A","model":{"url":"nowhere.glb"}}"#,
+    )
+    .unwrap();
     let r = validate(&[dir.join("a.json").to_str().unwrap()]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("model.url: cannot read") && r.stderr.contains("nowhere.glb"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("model.url: cannot read") && r.stderr.contains("nowhere.glb"),
+        "{}",
+        r.stderr
+    );
 
-    std::fs::write(dir.join("b.json"), r#"{"name":"B","model":{"url":"https://example.com/m.glb"}}"#).unwrap();
+    std::fs::write(
+        dir.join("b.json"),
+        r#"{"name":"B","model":{"url":"https://example.com/m.glb"}}"#,
+    )
+    .unwrap();
     let r = validate(&[dir.join("b.json").to_str().unwrap()]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("is a remote URL"), "{}", r.stderr);
@@ -137,14 +170,23 @@ fn hostile_model_files_fail_cleanly() {
         ("truncated.glb", demo[..demo.len() / 2].to_vec()),
         ("wrong-magic.glb", wrong_magic),
         ("long-chunk.glb", long_chunk),
-        ("garbage.glb", (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()),
+        (
+            "garbage.glb",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+        ),
     ];
     for (name, bytes) in cases {
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
         let r = validate(&[path.to_str().unwrap()]);
         assert_eq!(r.code, 1, "{name} must be invalid");
-        assert!(r.stderr.contains(name), "{name}: the error names the file:\n{}", r.stderr);
+        assert!(
+            r.stderr.contains(name),
+            "{name}: the error names the file:\n{}",
+            r.stderr
+        );
         assert!(r.stderr.contains("error: "), "{name}: {}", r.stderr);
     }
 }
@@ -153,5 +195,9 @@ fn hostile_model_files_fail_cleanly() {
 fn a_file_that_does_not_exist_is_an_error_not_a_panic() {
     let r = validate(&["/definitely/not/here.glb"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("cannot read /definitely/not/here.glb"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot read /definitely/not/here.glb"),
+        "{}",
+        r.stderr
+    );
 }

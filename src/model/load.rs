@@ -40,8 +40,9 @@ const MAX_TOTAL_INDICES: u64 = 48_000_000;
 pub fn required_resources(bytes: &[u8], source_name: &str) -> Result<Vec<String>, ModelError> {
     let (root, _) = parse(bytes).map_err(|problems| error(source_name, problems))?;
     let buffer_uris = root.buffers.iter().filter_map(|b| b.uri.as_deref());
-    let image_uris =
-        base_color_images(&root).into_iter().filter_map(|i| root.images.get(i)?.uri.as_deref());
+    let image_uris = base_color_images(&root)
+        .into_iter()
+        .filter_map(|i| root.images.get(i)?.uri.as_deref());
     let mut seen = HashSet::new();
     Ok(buffer_uris
         .chain(image_uris)
@@ -69,7 +70,11 @@ pub fn load_model(
         .accessors
         .iter()
         .enumerate()
-        .map(|(i, a)| accessor::check(i, a, &views).map_err(|p| problems.extend(p)).ok())
+        .map(|(i, a)| {
+            accessor::check(i, a, &views)
+                .map_err(|p| problems.extend(p))
+                .ok()
+        })
         .collect();
     if !problems.is_empty() {
         return Err(fail(problems));
@@ -83,15 +88,28 @@ pub fn load_model(
     if !problems.is_empty() {
         return Err(fail(problems));
     }
-    Ok(TwinModel { source_name: source_name.to_owned(), nodes, roots, meshes, materials, textures })
+    Ok(TwinModel {
+        source_name: source_name.to_owned(),
+        nodes,
+        roots,
+        meshes,
+        materials,
+        textures,
+    })
 }
 
 fn problem(path: impl Into<String>, message: impl Into<String>) -> ModelProblem {
-    ModelProblem { path: path.into(), message: message.into() }
+    ModelProblem {
+        path: path.into(),
+        message: message.into(),
+    }
 }
 
 fn error(source_name: &str, problems: Vec<ModelProblem>) -> ModelError {
-    ModelError { source_name: source_name.to_owned(), problems }
+    ModelError {
+        source_name: source_name.to_owned(),
+        problems,
+    }
 }
 
 /// The validated JSON document and, for a GLB, its BIN chunk.
@@ -99,7 +117,11 @@ fn parse(bytes: &[u8]) -> Result<(json::Root, Option<&[u8]>), Vec<ModelProblem>>
     let (text, bin) = if bytes.starts_with(glb::MAGIC) {
         let chunks = glb::split(bytes).map_err(|p| vec![p])?;
         // Some writers pad the JSON chunk with NULs instead of the spaces the format asks for.
-        let end = chunks.json.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
+        let end = chunks
+            .json
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |last| last + 1);
         (chunks.json.get(..end).unwrap_or_default(), chunks.bin)
     } else {
         let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -117,24 +139,35 @@ fn parse(bytes: &[u8]) -> Result<(json::Root, Option<&[u8]>), Vec<ModelProblem>>
             return Err(vec![problem(path, e.into_inner().to_string())]);
         }
     };
-    deserializer
-        .end()
-        .map_err(|e| vec![problem("JSON", format!("unexpected data after the document: {e}"))])?;
+    deserializer.end().map_err(|e| {
+        vec![problem(
+            "JSON",
+            format!("unexpected data after the document: {e}"),
+        )]
+    })?;
 
     check_position_references(&root)?;
     let mut problems = Vec::new();
-    root.validate(&root, json::Path::new, &mut |path: &dyn Fn() -> json::Path, e| {
-        let path = path().to_string();
-        if relaxed(&path, e) {
-            return;
-        }
-        // Some paths end in ` = "value"`; the value belongs in the message.
-        problems.push(match path.split_once(" = ") {
-            Some((path, value)) => problem(path, format!("{value} {}", validation_message(e))),
-            None => problem(path, validation_message(e)),
-        });
-    });
-    if problems.is_empty() { Ok((root, bin)) } else { Err(problems) }
+    root.validate(
+        &root,
+        json::Path::new,
+        &mut |path: &dyn Fn() -> json::Path, e| {
+            let path = path().to_string();
+            if relaxed(&path, e) {
+                return;
+            }
+            // Some paths end in ` = "value"`; the value belongs in the message.
+            problems.push(match path.split_once(" = ") {
+                Some((path, value)) => problem(path, format!("{value} {}", validation_message(e))),
+                None => problem(path, validation_message(e)),
+            });
+        },
+    );
+    if problems.is_empty() {
+        Ok((root, bin))
+    } else {
+        Err(problems)
+    }
 }
 
 /// A serde error's location as a glTF JSON path (`accessors[0].count`), cut short inside deeply
@@ -161,7 +194,11 @@ fn json_path(path: &serde_path_to_error::Path) -> String {
             }
         }
     }
-    if out.is_empty() { "JSON".to_owned() } else { out }
+    if out.is_empty() {
+        "JSON".to_owned()
+    } else {
+        out
+    }
 }
 
 fn not_a_model(bytes: &[u8]) -> ModelProblem {
@@ -194,18 +231,28 @@ fn check_position_references(root: &json::Root) -> Result<(), Vec<ModelProblem>>
     let mut problems = Vec::new();
     for (m, mesh) in root.meshes.iter().enumerate() {
         for (p, primitive) in mesh.primitives.iter().enumerate() {
-            let Some(index) = primitive.attributes.get(&Checked::Valid(Semantic::Positions)) else {
+            let Some(index) = primitive
+                .attributes
+                .get(&Checked::Valid(Semantic::Positions))
+            else {
                 continue;
             };
             if index.value() >= accessors {
                 problems.push(problem(
                     format!("meshes[{m}].primitives[{p}].attributes[\"POSITION\"]"),
-                    format!("refers to accessors[{}], but the file has {accessors}", index.value()),
+                    format!(
+                        "refers to accessors[{}], but the file has {accessors}",
+                        index.value()
+                    ),
                 ));
             }
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 /// Validation rules the loader relaxes because it handles the case itself: POSITION `min` and
@@ -358,7 +405,10 @@ fn check_views<'a>(
                     ),
                 ));
             }
-            Some(View { bytes: bytes?, stride: view.byte_stride.map(|s| s.0) })
+            Some(View {
+                bytes: bytes?,
+                stride: view.byte_stride.map(|s| s.0),
+            })
         })
         .collect()
 }
@@ -374,7 +424,10 @@ fn base_color_images(root: &json::Root) -> Vec<usize> {
 }
 
 fn base_color_image(root: &json::Root, material: &json::Material) -> Option<usize> {
-    let info = material.pbr_metallic_roughness.base_color_texture.as_ref()?;
+    let info = material
+        .pbr_metallic_roughness
+        .base_color_texture
+        .as_ref()?;
     Some(root.textures.get(info.index.value())?.source.value())
 }
 
@@ -471,8 +524,11 @@ fn load_meshes(
     'meshes: for (m, mesh) in root.meshes.iter().enumerate() {
         let mut primitives = Vec::with_capacity(mesh.primitives.len());
         for (p, primitive) in mesh.primitives.iter().enumerate() {
-            let built = PrimitiveSource { accessors, path: format!("meshes[{m}].primitives[{p}]") }
-                .build(primitive, default_material, &mut totals);
+            let built = PrimitiveSource {
+                accessors,
+                path: format!("meshes[{m}].primitives[{p}]"),
+            }
+            .build(primitive, default_material, &mut totals);
             match built {
                 Ok(Some(built)) => primitives.push(built),
                 Ok(None) => {}
@@ -484,7 +540,10 @@ fn load_meshes(
                 }
             }
         }
-        meshes.push(Mesh { name: mesh.name.clone(), primitives });
+        meshes.push(Mesh {
+            name: mesh.name.clone(),
+            primitives,
+        });
     }
     meshes
 }
@@ -517,9 +576,15 @@ impl<'a> PrimitiveSource<'_, 'a> {
     ) -> Result<Option<Primitive>, ModelProblem> {
         let path = &self.path;
         let Checked::Valid(mode) = primitive.mode else {
-            return Err(problem(format!("{path}.mode"), "is not a glTF primitive mode"));
+            return Err(problem(
+                format!("{path}.mode"),
+                "is not a glTF primitive mode",
+            ));
         };
-        if !matches!(mode, Mode::Triangles | Mode::TriangleStrip | Mode::TriangleFan) {
+        if !matches!(
+            mode,
+            Mode::Triangles | Mode::TriangleStrip | Mode::TriangleFan
+        ) {
             return Ok(None);
         }
         let material = match primitive.material.map(|m| m.value()) {
@@ -537,7 +602,11 @@ impl<'a> PrimitiveSource<'_, 'a> {
         let mut vertices = read_vertices(&inputs)?;
         let indices = triangle_list(mode, self.index_list(&inputs)?);
         fill_missing_normals(&mut vertices, &indices);
-        Ok(Some(Primitive { vertices, indices, material }))
+        Ok(Some(Primitive {
+            vertices,
+            indices,
+            material,
+        }))
     }
 
     fn inputs(&self, primitive: &json::mesh::Primitive) -> Result<Inputs<'a>, ModelProblem> {
@@ -548,8 +617,12 @@ impl<'a> PrimitiveSource<'_, 'a> {
             };
             self.accessor(index.value(), name, fits, expected).map(Some)
         };
-        let Some(positions) =
-            attribute(Semantic::Positions, "POSITION", is_vec3_float, "VEC3 of FLOAT")?
+        let Some(positions) = attribute(
+            Semantic::Positions,
+            "POSITION",
+            is_vec3_float,
+            "VEC3 of FLOAT",
+        )?
         else {
             return Err(problem(format!("{path}.attributes"), "has no POSITION"));
         };
@@ -582,8 +655,11 @@ impl<'a> PrimitiveSource<'_, 'a> {
         };
 
         let (position_index, positions) = inputs.positions;
-        let attributes =
-            [("NORMAL", inputs.normals), ("TEXCOORD_0", inputs.uvs), ("COLOR_0", inputs.colors)];
+        let attributes = [
+            ("NORMAL", inputs.normals),
+            ("TEXCOORD_0", inputs.uvs),
+            ("COLOR_0", inputs.colors),
+        ];
         for (name, attribute) in attributes {
             if let Some((index, a)) = attribute
                 && a.count != positions.count
@@ -710,7 +786,12 @@ impl<'a> PrimitiveSource<'_, 'a> {
 /// missing or degenerate, for [`fill_missing_normals`]).
 fn read_vertices(inputs: &Inputs) -> Result<Vec<Vertex>, ModelProblem> {
     let (position_index, positions) = inputs.positions;
-    let blank = Vertex { position: [0.0; 3], normal: [0.0; 3], uv: [0.0; 2], color: [1.0; 4] };
+    let blank = Vertex {
+        position: [0.0; 3],
+        normal: [0.0; 3],
+        uv: [0.0; 2],
+        color: [1.0; 4],
+    };
     let mut vertices = vec![blank; positions.count];
     let mut bad = None;
     positions.for_each_f32([0.0; 4], |i, [x, y, z, _]| {
@@ -770,7 +851,10 @@ fn fill_missing_normals(vertices: &mut [Vertex], indices: &[u32]) {
 }
 
 fn is_unsigned_int(a: &Accessor) -> bool {
-    matches!(a.component, ComponentType::U8 | ComponentType::U16 | ComponentType::U32)
+    matches!(
+        a.component,
+        ComponentType::U8 | ComponentType::U16 | ComponentType::U32
+    )
 }
 
 fn is_vec3_float(a: &Accessor) -> bool {
@@ -796,7 +880,9 @@ fn triangle_list(mode: Mode, list: Vec<u32>) -> Vec<u32> {
             out
         }
         Mode::TriangleFan => {
-            let Some(&first) = list.first() else { return list };
+            let Some(&first) = list.first() else {
+                return list;
+            };
             let mut out = Vec::with_capacity(list.len().saturating_sub(2) * 3);
             for window in list.windows(2).skip(1) {
                 if let [b, c] = *window {
@@ -829,5 +915,7 @@ fn smooth_normals(vertices: &[Vertex], indices: &[u32]) -> Vec<Vec3> {
             }
         }
     }
-    sums.into_iter().map(|n| n.try_normalize().unwrap_or(Vec3::Y)).collect()
+    sums.into_iter()
+        .map(|n| n.try_normalize().unwrap_or(Vec3::Y))
+        .collect()
 }

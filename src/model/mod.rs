@@ -6,7 +6,7 @@
 
 mod load;
 
-pub use load::{load_model, required_resources, Resources};
+pub use load::{Resources, load_model, required_resources};
 
 use glam::{Mat4, Vec3};
 
@@ -34,7 +34,10 @@ impl ModelError {
     pub fn single(source_name: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             source_name: source_name.to_owned(),
-            problems: vec![ModelProblem { path: path.into(), message: message.into() }],
+            problems: vec![ModelProblem {
+                path: path.into(),
+                message: message.into(),
+            }],
         }
     }
 
@@ -160,7 +163,10 @@ impl Aabb {
 
     /// The box around this box's corners after `m` (rotation makes it grow).
     pub fn transformed(&self, m: Mat4) -> Aabb {
-        let mut out = Aabb { min: Vec3::splat(f32::INFINITY), max: Vec3::splat(f32::NEG_INFINITY) };
+        let mut out = Aabb {
+            min: Vec3::splat(f32::INFINITY),
+            max: Vec3::splat(f32::NEG_INFINITY),
+        };
         for i in 0..8 {
             let corner = Vec3::new(
                 if i & 1 == 0 { self.min.x } else { self.max.x },
@@ -195,7 +201,9 @@ pub struct TwinModel {
 impl TwinModel {
     /// Index of the node with exactly this name.
     pub fn node_by_name(&self, name: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.name.as_deref() == Some(name))
+        self.nodes
+            .iter()
+            .position(|n| n.name.as_deref() == Some(name))
     }
 
     /// Names of all named nodes, in node order.
@@ -243,7 +251,9 @@ impl TwinModel {
         let mut min = Vec3::splat(f32::INFINITY);
         let mut max = Vec3::splat(f32::NEG_INFINITY);
         for node in self.drawn_nodes() {
-            let Some(mesh) = node.mesh.and_then(|m| self.meshes.get(m)) else { continue };
+            let Some(mesh) = node.mesh.and_then(|m| self.meshes.get(m)) else {
+                continue;
+            };
             for p in &mesh.primitives {
                 for v in &p.vertices {
                     let w = node.world.transform_point3(Vec3::from(v.position));

@@ -80,8 +80,11 @@ impl GpuModel {
         // A model always carries a trailing default material; guard anyway so an empty list
         // cannot make every material index dangle.
         let default_material = [Material::default()];
-        let materials_src: &[Material] =
-            if model.materials.is_empty() { &default_material } else { &model.materials };
+        let materials_src: &[Material] = if model.materials.is_empty() {
+            &default_material
+        } else {
+            &model.materials
+        };
         let material_index = |i: usize| i.min(materials_src.len() - 1);
 
         let textures = upload_textures(device, queue, model, materials_src, &mut warnings);
@@ -93,7 +96,9 @@ impl GpuModel {
         let mut node_worlds = Vec::new();
         let mut draws = Vec::new();
         for node in model.drawn_nodes() {
-            let Some(mesh_packed) = node.mesh.and_then(|m| packed.get(m)) else { continue };
+            let Some(mesh_packed) = node.mesh.and_then(|m| packed.get(m)) else {
+                continue;
+            };
             let live: Vec<&PackedPrimitive> = mesh_packed.iter().flatten().collect();
             if live.is_empty() {
                 continue;
@@ -185,7 +190,8 @@ impl GpuModel {
             d.raster = Raster::new(d.double_sided, mirrored[d.node_slot as usize]);
         }
         // Group by pipeline, then material, then buffers: fewest state changes per pass.
-        self.draws.sort_by_key(|d| (d.raster, d.material, d.chunk, d.node_slot));
+        self.draws
+            .sort_by_key(|d| (d.raster, d.material, d.chunk, d.node_slot));
     }
 
     /// Triangles drawn per view.
@@ -310,7 +316,10 @@ fn upload_materials(
     });
     let views: Vec<Option<wgpu::TextureView>> = textures
         .iter()
-        .map(|t| t.as_ref().map(|t| t.create_view(&wgpu::TextureViewDescriptor::default())))
+        .map(|t| {
+            t.as_ref()
+                .map(|t| t.create_view(&wgpu::TextureViewDescriptor::default()))
+        })
         .collect();
     let bind_groups = materials
         .iter()
@@ -392,7 +401,10 @@ fn pack_geometry(
                 mesh_packed.push(None);
                 continue;
             }
-            if prim.indices[..ni as usize].iter().any(|&i| u64::from(i) >= nv) {
+            if prim.indices[..ni as usize]
+                .iter()
+                .any(|&i| u64::from(i) >= nv)
+            {
                 warnings.push(format!(
                     "{}: meshes[{mesh_i}].primitives[{prim_i}] has indices beyond its {nv} \
                      vertices; not drawn",
@@ -417,7 +429,8 @@ fn pack_geometry(
             let base = b.vertices.len() as u32;
             let first_index = b.indices.len() as u32;
             b.vertices.extend_from_slice(&prim.vertices);
-            b.indices.extend(prim.indices[..ni as usize].iter().map(|&i| i + base));
+            b.indices
+                .extend(prim.indices[..ni as usize].iter().map(|&i| i + base));
             mesh_packed.push(Some(PackedPrimitive {
                 chunk,
                 first_index,

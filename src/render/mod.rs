@@ -104,7 +104,12 @@ pub struct FrameStats {
 }
 
 /// Background colour, linear (the sRGB target encodes it to about #35383c).
-pub const CLEAR_COLOR: wgpu::Color = wgpu::Color { r: 0.035, g: 0.04, b: 0.045, a: 1.0 };
+pub const CLEAR_COLOR: wgpu::Color = wgpu::Color {
+    r: 0.035,
+    g: 0.04,
+    b: 0.045,
+    a: 1.0,
+};
 
 /// Depth format of every target. Depth24Plus is supported (with 4× MSAA) on every WebGPU and
 /// WebGL2 implementation.
@@ -166,7 +171,11 @@ impl FrameTargets {
         targets: TargetFormats,
         surface_format: wgpu::TextureFormat,
     ) -> Self {
-        let size = wgpu::Extent3d { width, height, depth_or_array_layers: 1 };
+        let size = wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        };
         let depth = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("Renderer::depth"),
             size,
@@ -193,7 +202,11 @@ impl FrameTargets {
                 dimension: wgpu::TextureDimension::D2,
                 format: surface_format,
                 usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-                view_formats: if surface_format == targets.color { &[] } else { &reinterpret },
+                view_formats: if surface_format == targets.color {
+                    &[]
+                } else {
+                    &reinterpret
+                },
             })
         });
         let msaa_view = msaa.as_ref().map(|t| {
@@ -203,7 +216,12 @@ impl FrameTargets {
                 ..Default::default()
             })
         });
-        Self { depth_view, msaa_view, _depth: depth, _msaa: msaa }
+        Self {
+            depth_view,
+            msaa_view,
+            _depth: depth,
+            _msaa: msaa,
+        }
     }
 }
 
@@ -248,7 +266,9 @@ impl Renderer {
                 if !wgpu::util::is_browser_webgpu_supported().await {
                     return Err(RenderError::WebGpuUnavailable);
                 }
-                open_webgpu().await.map_err(|reason| RenderError::WebGpuFailed { reason })?
+                open_webgpu()
+                    .await
+                    .map_err(|reason| RenderError::WebGpuFailed { reason })?
             }
             BackendChoice::WebGl => open_webgl(&canvas).await?,
             BackendChoice::Auto => {
@@ -260,7 +280,9 @@ impl Renderer {
                 match webgpu {
                     Some(Ok(opened)) => opened,
                     Some(Err(reason)) => {
-                        log(&format!("twinlens: WebGPU failed ({reason}); falling back to WebGL2"));
+                        log(&format!(
+                            "twinlens: WebGPU failed ({reason}); falling back to WebGL2"
+                        ));
                         open_webgl(&canvas).await.map_err(|e| match e {
                             RenderError::WebGlUnavailable { reason: gl } => {
                                 RenderError::WebGlUnavailable {
@@ -279,7 +301,14 @@ impl Renderer {
 
     /// Creates the surface (WebGPU) and configures it with the targets and shared state.
     fn finish(canvas: web_sys::HtmlCanvasElement, opened: Opened) -> Result<Self, RenderError> {
-        let Opened { backend, instance, adapter, device, queue, surface } = opened;
+        let Opened {
+            backend,
+            instance,
+            adapter,
+            device,
+            queue,
+            surface,
+        } = opened;
 
         let errors = SharedErrors::default();
         {
@@ -307,19 +336,25 @@ impl Renderer {
             Some(s) => s,
             None => instance
                 .create_surface(wgpu::SurfaceTarget::Canvas(canvas))
-                .map_err(|e| RenderError::WebGpuFailed { reason: e.to_string() })?,
+                .map_err(|e| RenderError::WebGpuFailed {
+                    reason: e.to_string(),
+                })?,
         };
 
         let caps = surface.get_capabilities(&adapter);
-        let (format, view_format) = choose_surface_format(&caps.formats).ok_or_else(|| {
-            RenderError::NoSurfaceFormat { offered: format!("{:?}", caps.formats) }
-        })?;
+        let (format, view_format) =
+            choose_surface_format(&caps.formats).ok_or_else(|| RenderError::NoSurfaceFormat {
+                offered: format!("{:?}", caps.formats),
+            })?;
         // Opaque for the inline view. AR passthrough will need PreMultiplied (WebGPU offers it;
         // wgpu's WebGL2 surface only offers Opaque, so AR there goes through the XR layer).
         let alpha_mode = if caps.alpha_modes.contains(&wgpu::CompositeAlphaMode::Opaque) {
             wgpu::CompositeAlphaMode::Opaque
         } else {
-            caps.alpha_modes.first().copied().unwrap_or(wgpu::CompositeAlphaMode::Auto)
+            caps.alpha_modes
+                .first()
+                .copied()
+                .unwrap_or(wgpu::CompositeAlphaMode::Auto)
         };
         let max_dim = device.limits().max_texture_dimension_2d;
         let config = wgpu::SurfaceConfiguration {
@@ -332,12 +367,20 @@ impl Renderer {
             desired_maximum_frame_latency: 2,
             alpha_mode,
             // WebGPU canvases store non-sRGB formats; the sRGB view is what we render into.
-            view_formats: if view_format == format { Vec::new() } else { vec![view_format] },
+            view_formats: if view_format == format {
+                Vec::new()
+            } else {
+                vec![view_format]
+            },
         };
         surface.configure(&device, &config);
 
         let samples = msaa_samples_for(&adapter, format, view_format, DEPTH_FORMAT);
-        let formats = TargetFormats { color: view_format, depth: DEPTH_FORMAT, samples };
+        let formats = TargetFormats {
+            color: view_format,
+            depth: DEPTH_FORMAT,
+            samples,
+        };
         let targets = FrameTargets::new(&device, config.width, config.height, formats, format);
         let mut model_pass = ModelPass::new(&device, &queue);
         let pipelines = model_pass.pipelines_for(&device, formats);
@@ -347,7 +390,11 @@ impl Renderer {
             "twinlens: {} renderer on {} ({:?}), surface {:?} viewed as {:?}, {}x MSAA",
             backend.as_str(),
             // Browsers may hide the adapter name (WebGPU exposes it only on request).
-            if info.name.is_empty() { "an unnamed adapter" } else { &info.name },
+            if info.name.is_empty() {
+                "an unnamed adapter"
+            } else {
+                &info.name
+            },
             info.backend,
             format,
             view_format,
@@ -421,8 +468,13 @@ impl Renderer {
         self.config.width = width;
         self.config.height = height;
         self.surface.configure(&self.device, &self.config);
-        self.targets =
-            FrameTargets::new(&self.device, width, height, self.formats, self.config.format);
+        self.targets = FrameTargets::new(
+            &self.device,
+            width,
+            height,
+            self.formats,
+            self.config.format,
+        );
     }
 
     /// Draws one frame of the current model (or just the background) to the canvas.
@@ -453,7 +505,9 @@ impl Renderer {
                 return Ok(FrameStats::default());
             }
             wgpu::CurrentSurfaceTexture::Validation => {
-                let detail = self.take_gpu_error().unwrap_or_else(|| "validation error".to_owned());
+                let detail = self
+                    .take_gpu_error()
+                    .unwrap_or_else(|| "validation error".to_owned());
                 return Err(RenderError::SurfaceLost { reason: detail });
             }
         };
@@ -464,14 +518,23 @@ impl Renderer {
             format: Some(self.formats.color),
             ..Default::default()
         });
-        let uniform =
-            ViewUniform::new(view.proj * view.view, view.eye, &Lighting::headlight(view.view));
-        let slots = self.model_pass.write_views(&self.device, &self.queue, &[uniform]);
-        let slot = *slots.first().expect("write_views returns one slot per view given");
+        let uniform = ViewUniform::new(
+            view.proj * view.view,
+            view.eye,
+            &Lighting::headlight(view.view),
+        );
+        let slots = self
+            .model_pass
+            .write_views(&self.device, &self.queue, &[uniform]);
+        let slot = *slots
+            .first()
+            .expect("write_views returns one slot per view given");
 
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("Renderer::encoder"),
-        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("Renderer::encoder"),
+            });
         let stats = {
             // With MSAA, draw into the multisampled target and resolve into the frame; the
             // multisampled contents are not needed afterwards.
@@ -485,7 +548,10 @@ impl Renderer {
                     view: color_view,
                     depth_slice: None,
                     resolve_target,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(CLEAR_COLOR), store },
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(CLEAR_COLOR),
+                        store,
+                    },
                 })],
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                     view: &self.targets.depth_view,
@@ -515,7 +581,11 @@ impl Renderer {
         let mut errs = lock(&self.errors);
         let first = errs.first.take()?;
         let more = std::mem::take(&mut errs.more);
-        Some(if more > 0 { format!("{first} (and {more} more GPU errors)") } else { first })
+        Some(if more > 0 {
+            format!("{first} (and {more} more GPU errors)")
+        } else {
+            first
+        })
     }
 
     /// The device, for other drawables and targets (XR) sharing this renderer's GPU.
@@ -543,7 +613,8 @@ impl Renderer {
     /// Call once per frame, before recording; [`Self::render`] also uses the slots, so the two
     /// must not be interleaved within one frame.
     pub fn prepare_views(&mut self, views: &[ViewUniform]) -> Vec<ViewSlot> {
-        self.model_pass.write_views(&self.device, &self.queue, views)
+        self.model_pass
+            .write_views(&self.device, &self.queue, views)
     }
 
     /// Records the current model's draws for one view into a caller's render pass (whose
@@ -580,7 +651,14 @@ async fn open_webgpu() -> Result<Opened, String> {
     let (device, queue) = request_device(&adapter, wgpu::Limits::downlevel_defaults())
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Opened { backend: Backend::WebGpu, instance, adapter, device, queue, surface: None })
+    Ok(Opened {
+        backend: Backend::WebGpu,
+        instance,
+        adapter,
+        device,
+        queue,
+        surface: None,
+    })
 }
 
 /// WebGL2: the surface comes first, since the adapter is the canvas's WebGL2 context.
@@ -603,7 +681,14 @@ async fn open_webgl(canvas: &web_sys::HtmlCanvasElement) -> Result<Opened, Rende
     let (device, queue) = request_device(&adapter, wgpu::Limits::downlevel_webgl2_defaults())
         .await
         .map_err(|e| fail(e.to_string()))?;
-    Ok(Opened { backend: Backend::WebGl, instance, adapter, device, queue, surface: Some(surface) })
+    Ok(Opened {
+        backend: Backend::WebGl,
+        instance,
+        adapter,
+        device,
+        queue,
+        surface: Some(surface),
+    })
 }
 
 /// Requests a device with `base` limits, never above what the adapter has, but with the
@@ -639,7 +724,10 @@ fn choose_surface_format(
     if let Some(&srgb) = formats.iter().find(|f| f.is_srgb()) {
         return Some((srgb, srgb));
     }
-    formats.iter().find(|f| f.add_srgb_suffix() != **f).map(|&f| (f, f.add_srgb_suffix()))
+    formats
+        .iter()
+        .find(|f| f.add_srgb_suffix() != **f)
+        .map(|&f| (f, f.add_srgb_suffix()))
 }
 
 /// 4 if the colour formats (storage and view) and the depth format can be rendered with 4
@@ -655,8 +743,15 @@ fn msaa_samples_for(
         flags.sample_count_supported(4)
             && flags.contains(wgpu::TextureFormatFeatureFlags::MULTISAMPLE_RESOLVE)
     };
-    let depth_ok = adapter.get_texture_format_features(depth).flags.sample_count_supported(4);
-    if color_ok(storage) && color_ok(view) && depth_ok { 4 } else { 1 }
+    let depth_ok = adapter
+        .get_texture_format_features(depth)
+        .flags
+        .sample_count_supported(4);
+    if color_ok(storage) && color_ok(view) && depth_ok {
+        4
+    } else {
+        1
+    }
 }
 
 fn log(message: &str) {

@@ -65,8 +65,12 @@ pub(crate) enum Raster {
 }
 
 impl Raster {
-    const ALL: [Raster; 4] =
-        [Self::CcwCulled, Self::CwCulled, Self::CcwDoubleSided, Self::CwDoubleSided];
+    const ALL: [Raster; 4] = [
+        Self::CcwCulled,
+        Self::CwCulled,
+        Self::CcwDoubleSided,
+        Self::CwDoubleSided,
+    ];
 
     /// The raster state for a material (`double_sided`) on a node whose model matrix has
     /// determinant sign `mirrored`.
@@ -153,7 +157,11 @@ impl ModelPass {
         });
         let node_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("ModelPass::node_layout"),
-            entries: &[uniform_entry(0, size_of::<super::uniforms::NodeUniform>(), true)],
+            entries: &[uniform_entry(
+                0,
+                size_of::<super::uniforms::NodeUniform>(),
+                true,
+            )],
         });
         let material_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("ModelPass::material_layout"),
@@ -179,7 +187,11 @@ impl ModelPass {
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("ModelPass::pipeline_layout"),
-            bind_group_layouts: &[Some(&view_layout), Some(&node_layout), Some(&material_layout)],
+            bind_group_layouts: &[
+                Some(&view_layout),
+                Some(&node_layout),
+                Some(&material_layout),
+            ],
             immediate_size: 0,
         });
 
@@ -196,7 +208,11 @@ impl ModelPass {
 
         let white = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("ModelPass::white_texture"),
-            size: wgpu::Extent3d { width: 1, height: 1, depth_or_array_layers: 1 },
+            size: wgpu::Extent3d {
+                width: 1,
+                height: 1,
+                depth_or_array_layers: 1,
+            },
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
@@ -212,7 +228,11 @@ impl ModelPass {
                 bytes_per_row: Some(4),
                 rows_per_image: Some(1),
             },
-            wgpu::Extent3d { width: 1, height: 1, depth_or_array_layers: 1 },
+            wgpu::Extent3d {
+                width: 1,
+                height: 1,
+                depth_or_array_layers: 1,
+            },
         );
         let white_view = white.create_view(&wgpu::TextureViewDescriptor {
             label: Some("ModelPass::white_texture_view"),
@@ -300,7 +320,10 @@ impl ModelPass {
                 stencil: wgpu::StencilState::default(),
                 bias: wgpu::DepthBiasState::default(),
             }),
-            multisample: wgpu::MultisampleState { count: targets.samples, ..Default::default() },
+            multisample: wgpu::MultisampleState {
+                count: targets.samples,
+                ..Default::default()
+            },
             fragment: Some(wgpu::FragmentState {
                 module: &self.shader,
                 entry_point: Some("fs_main"),
@@ -341,7 +364,9 @@ impl ModelPass {
             bytes[offset..offset + size_of::<ViewUniform>()]
                 .copy_from_slice(bytemuck::bytes_of(view));
             // Offsets stay far below 4 GiB: the buffer holds a handful of 256-byte slots.
-            slots.push(ViewSlot { offset: offset as u32 });
+            slots.push(ViewSlot {
+                offset: offset as u32,
+            });
         }
         if !bytes.is_empty() {
             queue.write_buffer(&self.view_buffer, 0, &bytes);
@@ -403,7 +428,11 @@ impl ModelPass {
                 );
                 bound_node = Some(draw.node_slot);
             }
-            pass.draw_indexed(draw.first_index..draw.first_index + draw.index_count, 0, 0..1);
+            pass.draw_indexed(
+                draw.first_index..draw.first_index + draw.index_count,
+                0,
+                0..1,
+            );
             stats.draw_calls += 1;
             stats.triangles += u64::from(draw.index_count / 3);
         }
@@ -414,7 +443,10 @@ impl ModelPass {
 /// Stride between dynamic-offset uniform slots: the struct size rounded up to the device's
 /// `min_uniform_buffer_offset_alignment` (256 on most devices).
 pub(crate) fn uniform_stride(device: &wgpu::Device, size: usize) -> u64 {
-    align_up(size as u64, u64::from(device.limits().min_uniform_buffer_offset_alignment))
+    align_up(
+        size as u64,
+        u64::from(device.limits().min_uniform_buffer_offset_alignment),
+    )
 }
 
 fn create_view_uniforms(

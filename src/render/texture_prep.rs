@@ -66,13 +66,23 @@ pub fn prepare_mips(
     if width == 0 || height == 0 {
         return Err(TexturePrepError::Empty { width, height });
     }
-    let expected = (width as usize).checked_mul(height as usize).and_then(|n| n.checked_mul(4));
+    let expected = (width as usize)
+        .checked_mul(height as usize)
+        .and_then(|n| n.checked_mul(4));
     if expected != Some(rgba.len()) {
-        return Err(TexturePrepError::SizeMismatch { width, height, len: rgba.len() });
+        return Err(TexturePrepError::SizeMismatch {
+            width,
+            height,
+            len: rgba.len(),
+        });
     }
     let max_dim = max_dim.max(1);
 
-    let mut top = MipLevel { width, height, rgba: Cow::Borrowed(rgba) };
+    let mut top = MipLevel {
+        width,
+        height,
+        rgba: Cow::Borrowed(rgba),
+    };
     while top.width > max_dim || top.height > max_dim {
         top = halve(&top);
     }
@@ -125,7 +135,11 @@ fn halve<'a>(src: &MipLevel<'_>) -> MipLevel<'a> {
             out[d + 3] = ((alpha + 2) / 4) as u8;
         }
     }
-    MipLevel { width: nw as u32, height: nh as u32, rgba: Cow::Owned(out) }
+    MipLevel {
+        width: nw as u32,
+        height: nh as u32,
+        rgba: Cow::Owned(out),
+    }
 }
 
 /// Steps of the linear-to-sRGB table: fine enough that the steep dark end of the curve stays
@@ -160,11 +174,19 @@ fn tables() -> &'static SrgbTables {
 }
 
 fn srgb_to_linear(c: f32) -> f32 {
-    if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
 }
 
 fn linear_to_srgb(c: f32) -> f32 {
-    if c <= 0.003_130_8 { c * 12.92 } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 }
+    if c <= 0.003_130_8 {
+        c * 12.92
+    } else {
+        1.055 * c.powf(1.0 / 2.4) - 0.055
+    }
 }
 
 #[cfg(test)]
@@ -172,7 +194,11 @@ mod tests {
     use super::*;
 
     fn solid(w: u32, h: u32, px: [u8; 4]) -> Vec<u8> {
-        px.iter().copied().cycle().take((w * h * 4) as usize).collect()
+        px.iter()
+            .copied()
+            .cycle()
+            .take((w * h * 4) as usize)
+            .collect()
     }
 
     #[test]
@@ -229,11 +255,18 @@ mod tests {
     fn malformed_images_are_rejected() {
         assert_eq!(
             prepare_mips(0, 4, &[], 16),
-            Err(TexturePrepError::Empty { width: 0, height: 4 })
+            Err(TexturePrepError::Empty {
+                width: 0,
+                height: 4
+            })
         );
         assert_eq!(
             prepare_mips(2, 2, &[0; 15], 16),
-            Err(TexturePrepError::SizeMismatch { width: 2, height: 2, len: 15 })
+            Err(TexturePrepError::SizeMismatch {
+                width: 2,
+                height: 2,
+                len: 15
+            })
         );
     }
 }

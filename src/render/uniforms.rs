@@ -73,13 +73,22 @@ impl Lighting {
     /// For stereo XR views, call this once with the head (not per-eye) view so both eyes share
     /// one light direction.
     pub fn headlight(view: Mat4) -> Self {
-        let key_dir = view.inverse().transform_vector3(Self::KEY_DIR_VIEW).normalize_or(Vec3::Y);
-        Self { key_dir, ..Self::default() }
+        let key_dir = view
+            .inverse()
+            .transform_vector3(Self::KEY_DIR_VIEW)
+            .normalize_or(Vec3::Y);
+        Self {
+            key_dir,
+            ..Self::default()
+        }
     }
 
     /// A key light fixed in the world (`key_dir` points towards the light).
     pub fn world(key_dir: Vec3) -> Self {
-        Self { key_dir: key_dir.normalize_or(Vec3::Y), ..Self::default() }
+        Self {
+            key_dir: key_dir.normalize_or(Vec3::Y),
+            ..Self::default()
+        }
     }
 }
 
@@ -122,14 +131,22 @@ impl NodeUniform {
         } else {
             model
         };
-        Self { model: model.to_cols_array_2d(), normal: normal.to_cols_array_2d() }
+        Self {
+            model: model.to_cols_array_2d(),
+            normal: normal.to_cols_array_2d(),
+        }
     }
 }
 
 impl MaterialUniform {
     /// Uniform for a material with linear base colour factor and metallic/roughness factors.
     pub fn new(base_color: [f32; 4], metallic: f32, roughness: f32) -> Self {
-        Self { base_color, metallic, roughness, _pad: [0.0; 2] }
+        Self {
+            base_color,
+            metallic,
+            roughness,
+            _pad: [0.0; 2],
+        }
     }
 }
 

@@ -81,16 +81,23 @@ pub struct App {
     stats: SharedStats,
     status: StatusLine,
     frame_callback: Option<Closure<dyn FnMut(f64)>>,
-    resize_observer: Option<(web_sys::ResizeObserver, Closure<dyn FnMut(js_sys::Array)>)>,
+    resize_observer: Option<ResizeWatch>,
     listeners: Vec<Listener>,
 }
+
+/// A resize observer with the closure it calls; dropping it stops the callbacks.
+type ResizeWatch = (web_sys::ResizeObserver, Closure<dyn FnMut(js_sys::Array)>);
 
 /// The app behind its shared handle.
 pub type SharedApp = Rc<RefCell<App>>;
 
 impl App {
     /// Creates the app for `canvas` and wires its input, resize and frame callbacks.
-    pub fn new(canvas: HtmlCanvasElement, stats: SharedStats, status: StatusLine) -> Result<SharedApp, JsValue> {
+    pub fn new(
+        canvas: HtmlCanvasElement,
+        stats: SharedStats,
+        status: StatusLine,
+    ) -> Result<SharedApp, JsValue> {
         let app = Rc::new(RefCell::new(App {
             canvas: canvas.clone(),
             renderer: None,
@@ -141,9 +148,15 @@ impl App {
 
     /// Uploads a model placed by `placement`, frames it, and asks for a frame. Returns what the
     /// upload had to work around (textures downscaled or replaced), for the status line.
-    pub fn show_model(app: &SharedApp, model: &crate::model::TwinModel, placement: Mat4) -> Vec<String> {
+    pub fn show_model(
+        app: &SharedApp,
+        model: &crate::model::TwinModel,
+        placement: Mat4,
+    ) -> Vec<String> {
         let mut a = app.borrow_mut();
-        let Some(renderer) = a.renderer.as_mut() else { return Vec::new() };
+        let Some(renderer) = a.renderer.as_mut() else {
+            return Vec::new();
+        };
         renderer.set_model(model, placement);
         let warnings = renderer.model_warnings().to_vec();
         a.bounds = model.bounds().map(|b| b.transformed(placement));
@@ -162,14 +175,21 @@ impl App {
     }
 
     fn aspect(&self) -> f32 {
-        let (w, h) = (self.canvas.client_width().max(1), self.canvas.client_height().max(1));
+        let (w, h) = (
+            self.canvas.client_width().max(1),
+            self.canvas.client_height().max(1),
+        );
         w as f32 / h as f32
     }
 
     fn enqueue(&mut self, event: AppEvent) {
         if self.queue.len() >= MAX_QUEUED_EVENTS {
             // Drop the oldest pointer move: later moves carry the newest positions.
-            match self.queue.iter().position(|e| matches!(e, AppEvent::Input(ViewInput::PointerMove { .. }))) {
+            match self
+                .queue
+                .iter()
+                .position(|e| matches!(e, AppEvent::Input(ViewInput::PointerMove { .. })))
+            {
                 Some(i) => {
                     self.queue.remove(i);
                 }
@@ -185,8 +205,13 @@ impl App {
         if self.frame_pending {
             return;
         }
-        let (Some(window), Some(cb)) = (web_sys::window(), self.frame_callback.as_ref()) else { return };
-        if window.request_animation_frame(cb.as_ref().unchecked_ref()).is_ok() {
+        let (Some(window), Some(cb)) = (web_sys::window(), self.frame_callback.as_ref()) else {
+            return;
+        };
+        if window
+            .request_animation_frame(cb.as_ref().unchecked_ref())
+            .is_ok()
+        {
             self.frame_pending = true;
         }
     }
@@ -200,14 +225,16 @@ impl App {
         for event in std::mem::take(&mut self.queue) {
             match event {
                 AppEvent::Resize => self.dirty = true,
-                AppEvent::Input(input) => match self.controller.apply(&mut self.camera, input, height) {
-                    InputOutcome::Unchanged => {}
-                    InputOutcome::Moved => self.dirty = true,
-                    InputOutcome::FrameRequested => {
-                        self.frame_camera();
-                        self.dirty = true;
+                AppEvent::Input(input) => {
+                    match self.controller.apply(&mut self.camera, input, height) {
+                        InputOutcome::Unchanged => {}
+                        InputOutcome::Moved => self.dirty = true,
+                        InputOutcome::FrameRequested => {
+                            self.frame_camera();
+                            self.dirty = true;
+                        }
                     }
-                },
+                }
             }
         }
         if !self.dirty || self.bounds.is_none() {
@@ -217,7 +244,9 @@ impl App {
         self.sync_canvas_size();
         let aspect = self.aspect();
         let matrices = self.camera.matrices(aspect);
-        let Some(renderer) = self.renderer.as_mut() else { return };
+        let Some(renderer) = self.renderer.as_mut() else {
+            return;
+        };
         let result = renderer.render(&matrices);
         let gpu_error = renderer.take_gpu_error();
         let ended = perf.as_ref().map(|p| p.now()).unwrap_or(0.0);
@@ -247,9 +276,18 @@ impl App {
 
     /// Keeps the drawing buffer at CSS size × devicePixelRatio.
     fn sync_canvas_size(&mut self) {
-        let dpr = web_sys::window().map(|w| w.device_pixel_ratio()).unwrap_or(1.0);
-        let edge = |css: i32| ((css.max(1) as f64) * dpr).round().clamp(1.0, MAX_CANVAS_EDGE) as u32;
-        let (w, h) = (edge(self.canvas.client_width()), edge(self.canvas.client_height()));
+        let dpr = web_sys::window()
+            .map(|w| w.device_pixel_ratio())
+            .unwrap_or(1.0);
+        let edge = |css: i32| {
+            ((css.max(1) as f64) * dpr)
+                .round()
+                .clamp(1.0, MAX_CANVAS_EDGE) as u32
+        };
+        let (w, h) = (
+            edge(self.canvas.client_width()),
+            edge(self.canvas.client_height()),
+        );
         if self.canvas.width() != w || self.canvas.height() != h {
             self.canvas.set_width(w);
             self.canvas.set_height(h);
@@ -272,47 +310,67 @@ impl Drop for App {
 }
 
 fn with_app(weak: &Weak<RefCell<App>>, f: impl FnOnce(&mut App)) {
-    if let Some(app) = weak.upgrade() {
-        if let Ok(mut a) = app.try_borrow_mut() {
-            f(&mut a);
-        }
+    if let Some(app) = weak.upgrade()
+        && let Ok(mut a) = app.try_borrow_mut()
+    {
+        f(&mut a);
     }
 }
 
-fn input_listeners(canvas: &HtmlCanvasElement, weak: &Weak<RefCell<App>>) -> Result<Vec<Listener>, JsValue> {
+fn input_listeners(
+    canvas: &HtmlCanvasElement,
+    weak: &Weak<RefCell<App>>,
+) -> Result<Vec<Listener>, JsValue> {
     let target: &web_sys::EventTarget = canvas.as_ref();
     let mut out = Vec::new();
 
     let w = weak.clone();
     let c = canvas.clone();
     out.push(Listener::new(target, "pointerdown", false, move |e| {
-        let Some(e) = e.dyn_ref::<PointerEvent>() else { return };
+        let Some(e) = e.dyn_ref::<PointerEvent>() else {
+            return;
+        };
         let _ = c.set_pointer_capture(e.pointer_id());
         let _ = c.focus();
         let kind = if e.pointer_type() == "touch" {
             PointerKind::Touch
         } else {
-            PointerKind::Mouse { pan: e.button() != 0 || e.shift_key() }
+            PointerKind::Mouse {
+                pan: e.button() != 0 || e.shift_key(),
+            }
         };
-        let input = ViewInput::PointerDown { id: e.pointer_id(), x: e.offset_x() as f32, y: e.offset_y() as f32, kind };
+        let input = ViewInput::PointerDown {
+            id: e.pointer_id(),
+            x: e.offset_x() as f32,
+            y: e.offset_y() as f32,
+            kind,
+        };
         with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
     })?);
 
     let w = weak.clone();
     out.push(Listener::new(target, "pointermove", true, move |e| {
-        let Some(e) = e.dyn_ref::<PointerEvent>() else { return };
+        let Some(e) = e.dyn_ref::<PointerEvent>() else {
+            return;
+        };
         // Hovering moves nothing; only pointers that are down take part.
         if e.buttons() == 0 && e.pointer_type() != "touch" {
             return;
         }
-        let input = ViewInput::PointerMove { id: e.pointer_id(), x: e.offset_x() as f32, y: e.offset_y() as f32 };
+        let input = ViewInput::PointerMove {
+            id: e.pointer_id(),
+            x: e.offset_x() as f32,
+            y: e.offset_y() as f32,
+        };
         with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
     })?);
 
     for event in ["pointerup", "pointercancel"] {
         let w = weak.clone();
         out.push(Listener::new(target, event, true, move |e| {
-            let Some(e) = e.dyn_ref::<PointerEvent>() else { return };
+            let Some(e) = e.dyn_ref::<PointerEvent>() else {
+                return;
+            };
             let input = ViewInput::PointerUp { id: e.pointer_id() };
             with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
         })?);
@@ -320,7 +378,9 @@ fn input_listeners(canvas: &HtmlCanvasElement, weak: &Weak<RefCell<App>>) -> Res
 
     let w = weak.clone();
     out.push(Listener::new(target, "wheel", false, move |e| {
-        let Some(e) = e.dyn_ref::<WheelEvent>() else { return };
+        let Some(e) = e.dyn_ref::<WheelEvent>() else {
+            return;
+        };
         e.prevent_default();
         // Line and page deltas (Firefox) are scaled to roughly pixel units.
         let scale = match e.delta_mode() {
@@ -328,17 +388,23 @@ fn input_listeners(canvas: &HtmlCanvasElement, weak: &Weak<RefCell<App>>) -> Res
             2 => 400.0,
             _ => 1.0,
         };
-        let input = ViewInput::Wheel { delta_y: (e.delta_y() * scale) as f32 };
+        let input = ViewInput::Wheel {
+            delta_y: (e.delta_y() * scale) as f32,
+        };
         with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
     })?);
 
-    out.push(Listener::new(target, "contextmenu", false, |e| e.prevent_default())?);
+    out.push(Listener::new(target, "contextmenu", false, |e| {
+        e.prevent_default()
+    })?);
 
     // Keys work whenever the page has focus, not only the canvas.
     if let Some(window) = web_sys::window() {
         let w = weak.clone();
         out.push(Listener::new(window.as_ref(), "keydown", true, move |e| {
-            let Some(e) = e.dyn_ref::<KeyboardEvent>() else { return };
+            let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
+                return;
+            };
             if e.ctrl_key() || e.meta_key() || e.alt_key() {
                 return;
             }
@@ -358,7 +424,7 @@ fn input_listeners(canvas: &HtmlCanvasElement, weak: &Weak<RefCell<App>>) -> Res
 fn resize_observer(
     canvas: &HtmlCanvasElement,
     weak: &Weak<RefCell<App>>,
-) -> Result<(web_sys::ResizeObserver, Closure<dyn FnMut(js_sys::Array)>), JsValue> {
+) -> Result<ResizeWatch, JsValue> {
     let w = weak.clone();
     let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |_entries: js_sys::Array| {
         with_app(&w, |a| a.enqueue(AppEvent::Resize));

@@ -29,7 +29,11 @@ impl Listener {
             closure.as_ref().unchecked_ref(),
             &options,
         )?;
-        Ok(Listener { target: target.clone(), event, closure })
+        Ok(Listener {
+            target: target.clone(),
+            event,
+            closure,
+        })
     }
 }
 
@@ -50,7 +54,9 @@ pub struct StatusLine {
 impl StatusLine {
     /// Finds `#status`; without one, messages go to the console only.
     pub fn find(document: &web_sys::Document) -> StatusLine {
-        let element = document.get_element_by_id("status").and_then(|e| e.dyn_into().ok());
+        let element = document
+            .get_element_by_id("status")
+            .and_then(|e| e.dyn_into().ok());
         StatusLine { element }
     }
 
@@ -87,7 +93,13 @@ pub fn query_param(name: &str) -> Option<String> {
 
 /// Resolves `url` against `base` (itself resolved against the page), as the browser would.
 pub fn resolve_url(url: &str, base: &str) -> String {
-    let page = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
-    let base = web_sys::Url::new_with_base(base, &page).map(|u| u.href()).unwrap_or(page);
-    web_sys::Url::new_with_base(url, &base).map(|u| u.href()).unwrap_or_else(|_| url.to_owned())
+    let page = web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default();
+    let base = web_sys::Url::new_with_base(base, &page)
+        .map(|u| u.href())
+        .unwrap_or(page);
+    web_sys::Url::new_with_base(url, &base)
+        .map(|u| u.href())
+        .unwrap_or_else(|_| url.to_owned())
 }

@@ -40,8 +40,14 @@ pub enum FetchError {
 
 /// Downloads `url`, calling `progress(received, total)` as chunks arrive (`total` is 0 when the
 /// server does not say).
-pub async fn fetch_bytes(url: &str, mut progress: impl FnMut(u64, u64)) -> Result<Vec<u8>, FetchError> {
-    let network = |reason: String| FetchError::Network { url: url.to_owned(), reason };
+pub async fn fetch_bytes(
+    url: &str,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Vec<u8>, FetchError> {
+    let network = |reason: String| FetchError::Network {
+        url: url.to_owned(),
+        reason,
+    };
     let response = gloo_net::http::Request::get(url)
         .send()
         .await
@@ -69,7 +75,9 @@ pub async fn fetch_bytes(url: &str, mut progress: impl FnMut(u64, u64)) -> Resul
     // The declared length only sizes the first allocation, and only within the cap.
     let mut bytes = Vec::with_capacity((total as usize).min(MAX_DOWNLOAD_BYTES));
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| network(js_reason(&e)))?;
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| network(js_reason(&e)))?;
         let done = Reflect::get(&chunk, &JsValue::from_str("done"))
             .ok()
             .and_then(|v| v.as_bool())
@@ -85,7 +93,9 @@ pub async fn fetch_bytes(url: &str, mut progress: impl FnMut(u64, u64)) -> Resul
         let len = array.length() as usize;
         if bytes.len() + len > MAX_DOWNLOAD_BYTES {
             let _ = reader.cancel();
-            return Err(FetchError::TooLarge { url: url.to_owned() });
+            return Err(FetchError::TooLarge {
+                url: url.to_owned(),
+            });
         }
         let start = bytes.len();
         bytes.resize(start + len, 0);

@@ -33,12 +33,17 @@ const DEFAULT_MANIFEST: &str = "demo/pump-skid.twin.json";
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
-    let stats: SharedStats = Rc::new(RefCell::new(Stats { state: "loading", ..Default::default() }));
+    let stats: SharedStats = Rc::new(RefCell::new(Stats {
+        state: "loading",
+        ..Default::default()
+    }));
     if let Err(e) = install_api(&stats) {
         web_sys::console::error_2(&"twinlens: cannot install window.twinlens".into(), &e);
     }
     wasm_bindgen_futures::spawn_local(async move {
-        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
         let status = StatusLine::find(&document);
         if let Err(message) = run(&document, stats.clone(), status.clone()).await {
             let mut s = stats.borrow_mut();
@@ -56,7 +61,10 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
     let shared = stats.clone();
     let stats_fn = Closure::<dyn Fn() -> JsValue>::new(move || {
         let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-        shared.borrow().serialize(&serializer).unwrap_or(JsValue::NULL)
+        shared
+            .borrow()
+            .serialize(&serializer)
+            .unwrap_or(JsValue::NULL)
     });
     js_sys::Reflect::set(&api, &"stats".into(), &stats_fn.into_js_value())?;
     js_sys::Reflect::set(&api, &"version".into(), &env!("CARGO_PKG_VERSION").into())?;
@@ -66,37 +74,58 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
 
 /// Starts the renderer, loads the twin and shows it; any failure comes back as the message the
 /// page shows.
-async fn run(document: &web_sys::Document, stats: SharedStats, status: StatusLine) -> Result<(), String> {
+async fn run(
+    document: &web_sys::Document,
+    stats: SharedStats,
+    status: StatusLine,
+) -> Result<(), String> {
     let canvas: web_sys::HtmlCanvasElement = document
         .get_element_by_id("twin-canvas")
         .and_then(|e| e.dyn_into().ok())
-        .ok_or("the page has no <canvas id=\"twin-canvas\">; use the index.html shipped with twinlens")?;
+        .ok_or(
+            "the page has no <canvas id=\"twin-canvas\">; use the index.html shipped with twinlens",
+        )?;
     let choice = match query_param("backend").as_deref() {
         None | Some("auto") => BackendChoice::Auto,
         Some("webgpu") => BackendChoice::WebGpu,
         Some("webgl") | Some("webgl2") => BackendChoice::WebGl,
         Some(other) => {
-            return Err(format!("?backend={other} is not a backend: use webgpu, webgl or leave it out"));
+            return Err(format!(
+                "?backend={other} is not a backend: use webgpu, webgl or leave it out"
+            ));
         }
     };
     let app = App::new(canvas.clone(), stats.clone(), status.clone())
         .map_err(|e| format!("cannot start the viewer: {}", fetch::js_reason(&e)))?;
     APP.with(|slot| *slot.borrow_mut() = Some(app.clone()));
     status.info("Starting the GPU renderer…");
-    let renderer = Renderer::new(canvas, choice).await.map_err(|e| e.to_string())?;
+    let renderer = Renderer::new(canvas, choice)
+        .await
+        .map_err(|e| e.to_string())?;
     App::set_renderer(&app, renderer);
     load_twin(&app, &stats, &status).await?;
     Ok(())
 }
 
-async fn load_twin(app: &SharedApp, stats: &SharedStats, status: &StatusLine) -> Result<(), String> {
-    let page = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+async fn load_twin(
+    app: &SharedApp,
+    stats: &SharedStats,
+    status: &StatusLine,
+) -> Result<(), String> {
+    let page = web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default();
     let (model_url, manifest) = match query_param("model") {
         Some(model) => (resolve_url(&model, &page), None),
         None => {
-            let url = resolve_url(&query_param("manifest").unwrap_or(DEFAULT_MANIFEST.into()), &page);
+            let url = resolve_url(
+                &query_param("manifest").unwrap_or(DEFAULT_MANIFEST.into()),
+                &page,
+            );
             status.info(&format!("Loading twin manifest {url}…"));
-            let bytes = fetch_bytes(&url, |_, _| {}).await.map_err(|e| format!("twin manifest: {e}"))?;
+            let bytes = fetch_bytes(&url, |_, _| {})
+                .await
+                .map_err(|e| format!("twin manifest: {e}"))?;
             let manifest = Manifest::parse(&bytes, &url).map_err(|e| e.to_string())?;
             (resolve_url(&manifest.model.url, &url), Some(manifest))
         }
@@ -110,19 +139,28 @@ async fn load_twin(app: &SharedApp, stats: &SharedStats, status: &StatusLine) ->
         }
         let mb = |b: u64| b as f64 / 1_048_576.0;
         let text = if total > 0 {
-            format!("Loading model {model_url}: {:.1} of {:.1} MB ({:.0}%)", mb(done), mb(total), done as f64 * 100.0 / total as f64)
+            format!(
+                "Loading model {model_url}: {:.1} of {:.1} MB ({:.0}%)",
+                mb(done),
+                mb(total),
+                done as f64 * 100.0 / total as f64
+            )
         } else {
             format!("Loading model {model_url}: {:.1} MB", mb(done))
         };
         status.info(&text);
     };
-    let bytes = fetch_bytes(&model_url, progress).await.map_err(|e| format!("model: {e}"))?;
+    let bytes = fetch_bytes(&model_url, progress)
+        .await
+        .map_err(|e| format!("model: {e}"))?;
     let needed = required_resources(&bytes, &model_url).map_err(|e| e.to_string())?;
     let mut resources = Resources::new();
     for uri in needed {
         let url = resolve_url(&uri, &model_url);
         status.info(&format!("Loading {url}…"));
-        let data = fetch_bytes(&url, |_, _| {}).await.map_err(|e| format!("model resource: {e}"))?;
+        let data = fetch_bytes(&url, |_, _| {})
+            .await
+            .map_err(|e| format!("model resource: {e}"))?;
         resources.insert(uri, data);
     }
     status.info("Preparing model…");
@@ -131,9 +169,15 @@ async fn load_twin(app: &SharedApp, stats: &SharedStats, status: &StatusLine) ->
         return Err(format!("{model_url}: the model has no triangles to show"));
     }
 
-    let placement = manifest.as_ref().map(|m| m.model.placement()).unwrap_or(Mat4::IDENTITY);
+    let placement = manifest
+        .as_ref()
+        .map(|m| m.model.placement())
+        .unwrap_or(Mat4::IDENTITY);
     let warnings = App::show_model(app, &model, placement);
-    let binding_problems = manifest.as_ref().map(|m| m.check_against(&model)).unwrap_or_default();
+    let binding_problems = manifest
+        .as_ref()
+        .map(|m| m.check_against(&model))
+        .unwrap_or_default();
     let mut s = stats.borrow_mut();
     if let Some(m) = &manifest {
         s.sensors = m.sensors.len();

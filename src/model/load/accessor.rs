@@ -181,8 +181,16 @@ fn decode_f32(component: ComponentType, normalized: bool, bytes: &[u8]) -> f32 {
         ComponentType::F32 => f32::from_le_bytes(le(bytes)),
         ComponentType::U8 => scale(f32::from(u8::from_le_bytes(le(bytes))), normalized, 255.0),
         ComponentType::I8 => scale(f32::from(i8::from_le_bytes(le(bytes))), normalized, 127.0),
-        ComponentType::U16 => scale(f32::from(u16::from_le_bytes(le(bytes))), normalized, 65535.0),
-        ComponentType::I16 => scale(f32::from(i16::from_le_bytes(le(bytes))), normalized, 32767.0),
+        ComponentType::U16 => scale(
+            f32::from(u16::from_le_bytes(le(bytes))),
+            normalized,
+            65535.0,
+        ),
+        ComponentType::I16 => scale(
+            f32::from(i16::from_le_bytes(le(bytes))),
+            normalized,
+            32767.0,
+        ),
         ComponentType::U32 => u32::from_le_bytes(le(bytes)) as f32,
     }
 }
@@ -190,7 +198,11 @@ fn decode_f32(component: ComponentType, normalized: bool, bytes: &[u8]) -> f32 {
 /// The specification's normalization: divide by the type's maximum, and clamp signed types'
 /// extra negative value to -1.
 fn scale(value: f32, normalized: bool, max: f32) -> f32 {
-    if normalized { (value / max).max(-1.0) } else { value }
+    if normalized {
+        (value / max).max(-1.0)
+    } else {
+        value
+    }
 }
 
 /// The first `N` bytes of `bytes` as an array; callers pass slices proven long enough, and a

@@ -33,7 +33,9 @@ pub(super) fn split(bytes: &[u8]) -> Result<Chunks<'_>, ModelProblem> {
         ));
     };
     if version != 2 {
-        return fail(format!("GLB version {version} is not supported; expected version 2"));
+        return fail(format!(
+            "GLB version {version} is not supported; expected version 2"
+        ));
     }
     let declared = u64::from(declared);
     if declared > bytes.len() as u64 {
@@ -84,7 +86,10 @@ pub(super) fn split(bytes: &[u8]) -> Result<Chunks<'_>, ModelProblem> {
         match (index, kind) {
             (0, CHUNK_JSON) => json = Some(data),
             (0, _) => {
-                return fail(format!("the first chunk must be JSON, found {}", chunk_name(kind)));
+                return fail(format!(
+                    "the first chunk must be JSON, found {}",
+                    chunk_name(kind)
+                ));
             }
             (1, CHUNK_BIN) => bin = Some(data),
             (_, CHUNK_JSON | CHUNK_BIN) => {

@@ -75,7 +75,9 @@ pub(super) fn build(root: &json::Root) -> Result<(Vec<Node>, Vec<usize>), Vec<Mo
     // With one parent each and no cycles, every node is reached exactly once from the
     // parentless ones.
     let mut worlds = locals.clone();
-    let mut stack: Vec<usize> = (0..count).filter(|&i| parents.get(i) == Some(&None)).collect();
+    let mut stack: Vec<usize> = (0..count)
+        .filter(|&i| parents.get(i) == Some(&None))
+        .collect();
     while let Some(i) = stack.pop() {
         let parent_world = worlds.get(i).copied().unwrap_or(Mat4::IDENTITY);
         for &child in children.get(i).into_iter().flatten() {
@@ -120,7 +122,10 @@ pub(super) fn build(root: &json::Root) -> Result<(Vec<Node>, Vec<usize>), Vec<Mo
 fn local_transform(node: &json::Node) -> Result<Mat4, (&'static str, String)> {
     if let Some(matrix) = node.matrix {
         if let Some(bad) = matrix.iter().find(|v| !v.is_finite()) {
-            return Err(("matrix", format!("contains {bad}; transforms must be finite numbers")));
+            return Err((
+                "matrix",
+                format!("contains {bad}; transforms must be finite numbers"),
+            ));
         }
         return Ok(Mat4::from_cols_array(&matrix));
     }
@@ -128,7 +133,10 @@ fn local_transform(node: &json::Node) -> Result<Mat4, (&'static str, String)> {
     let scale = node.scale.unwrap_or([1.0; 3]);
     for (field, values) in [("translation", &translation[..]), ("scale", &scale[..])] {
         if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
-            return Err((field, format!("contains {bad}; transforms must be finite numbers")));
+            return Err((
+                field,
+                format!("contains {bad}; transforms must be finite numbers"),
+            ));
         }
     }
     let rotation = node.rotation.map_or(Quat::IDENTITY.to_array(), |r| r.0);
@@ -184,13 +192,24 @@ fn find_cycles(parents: &[Option<usize>]) -> Vec<ModelProblem> {
 /// `upward` lists a cycle's nodes from one of them through its parent, grandparent and so on.
 fn cycle_problem(upward: &[usize]) -> ModelProblem {
     let mut ring: Vec<usize> = upward.iter().rev().copied().collect();
-    let lowest = ring.iter().enumerate().min_by_key(|(_, n)| **n).map_or(0, |(at, _)| at);
+    let lowest = ring
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, n)| **n)
+        .map_or(0, |(at, _)| at);
     ring.rotate_left(lowest);
     let first = ring.first().copied().unwrap_or(0);
-    let chain: Vec<String> = ring.iter().chain([&first]).map(|n| format!("nodes[{n}]")).collect();
+    let chain: Vec<String> = ring
+        .iter()
+        .chain([&first])
+        .map(|n| format!("nodes[{n}]"))
+        .collect();
     problem(
         format!("nodes[{first}]"),
-        format!("node is its own ancestor (cycle through {})", chain.join(" → ")),
+        format!(
+            "node is its own ancestor (cycle through {})",
+            chain.join(" → ")
+        ),
     )
 }
 
@@ -200,10 +219,15 @@ fn scene_roots(
     parents: &[Option<usize>],
     problems: &mut Vec<ModelProblem>,
 ) -> Vec<usize> {
-    let scene_index = root.scene.map(|s| s.value()).or((!root.scenes.is_empty()).then_some(0));
+    let scene_index = root
+        .scene
+        .map(|s| s.value())
+        .or((!root.scenes.is_empty()).then_some(0));
     let Some((scene_index, scene)) = scene_index.and_then(|s| Some((s, root.scenes.get(s)?)))
     else {
-        return (0..parents.len()).filter(|&i| parents.get(i) == Some(&None)).collect();
+        return (0..parents.len())
+            .filter(|&i| parents.get(i) == Some(&None))
+            .collect();
     };
     let mut roots = Vec::new();
     let mut listed = vec![false; parents.len()];
@@ -221,7 +245,10 @@ fn scene_roots(
             )),
             Some(None) => {
                 // A scene may list a node twice; draw it once.
-                if listed.get_mut(node).is_some_and(|seen| !std::mem::replace(seen, true)) {
+                if listed
+                    .get_mut(node)
+                    .is_some_and(|seen| !std::mem::replace(seen, true))
+                {
                     roots.push(node);
                 }
             }

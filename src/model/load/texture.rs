@@ -62,5 +62,9 @@ pub(super) fn decode(bytes: &[u8], budget: &mut u64) -> Result<Texture, String> 
         ));
     }
     *budget -= size;
-    Ok(Texture { width, height, rgba: rgba.into_raw() })
+    Ok(Texture {
+        width,
+        height,
+        rgba: rgba.into_raw(),
+    })
 }
