@@ -4,6 +4,7 @@
 pub mod camera;
 pub mod manifest;
 pub mod model;
+pub mod telemetry;
 pub mod shaders;
 
 #[cfg(target_arch = "wasm32")]

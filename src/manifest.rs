@@ -55,6 +55,234 @@ pub struct Manifest {
     /// Sensors bound to model nodes.
     #[serde(default)]
     pub sensors: Vec<Sensor>,
+    /// Where live data comes from; without it the twin shows no readings.
+    #[serde(default)]
+    pub source: Option<Source>,
+    /// How much history each sensor keeps for trends.
+    #[serde(default)]
+    pub history: HistorySpec,
+}
+
+/// The live-data connection: a WebSocket and the protocol spoken on it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    /// `ws://` or `wss://` URL, or a path (`/ws/sim`) on the page's own host.
+    pub url: String,
+    /// The protocol adapter.
+    pub adapter: AdapterKind,
+    /// Credentials for the backend; never logged.
+    #[serde(default)]
+    pub credentials: Option<Credentials>,
+    /// MQTT client id; a random suffix is added when it ends in `-`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Keep-alive interval in seconds (MQTT PINGREQ; other adapters only watch for silence).
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive_seconds: u16,
+    /// Frames larger than this are dropped and counted.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: usize,
+    /// Reconnect backoff.
+    #[serde(default)]
+    pub reconnect: ReconnectSpec,
+    /// Text sent right after the socket opens (authentication or subscription), with
+    /// `{username}`, `{password}`, `{token}` and `{clientId}` replaced.
+    #[serde(default)]
+    pub on_open: Option<String>,
+    /// Where values sit in JSON messages (`json` adapter, and JSON MQTT payloads).
+    #[serde(default)]
+    pub payload: PayloadSpec,
+    /// Eclipse Ditto event subscription.
+    #[serde(default)]
+    pub ditto: DittoSpec,
+}
+
+/// Which protocol the source speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    /// JSON text frames mapped with JSON pointers.
+    Json,
+    /// MQTT 3.1.1 over WebSocket.
+    Mqtt,
+    /// Eclipse Ditto WebSocket protocol.
+    Ditto,
+}
+
+/// Credentials for the source.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    /// User name (MQTT CONNECT, templates).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (MQTT CONNECT, templates).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Bearer token (Ditto, templates).
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    // Secrets stay out of logs and error messages, whatever prints a manifest.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &Option<String>| {
+            if v.is_some() {
+                "Some(<redacted>)"
+            } else {
+                "None"
+            }
+        };
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &format_args!("{}", shown(&self.password)))
+            .field("token", &format_args!("{}", shown(&self.token)))
+            .finish()
+    }
+}
+
+/// Exponential backoff with full jitter between reconnect attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconnectSpec {
+    /// First delay ceiling, seconds.
+    #[serde(default = "default_backoff_base")]
+    pub base_seconds: f64,
+    /// Largest delay, seconds.
+    #[serde(default = "default_backoff_cap")]
+    pub cap_seconds: f64,
+}
+
+impl Default for ReconnectSpec {
+    fn default() -> Self {
+        Self {
+            base_seconds: default_backoff_base(),
+            cap_seconds: default_backoff_cap(),
+        }
+    }
+}
+
+/// JSON pointers (RFC 6901) into a message.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayloadSpec {
+    /// Pointer to an array of readings; absent when each message is one reading.
+    #[serde(default)]
+    pub readings: Option<String>,
+    /// Pointer to the sensor id inside a reading.
+    #[serde(default = "default_id_pointer")]
+    pub id: String,
+    /// Pointer to the value.
+    #[serde(default = "default_value_pointer")]
+    pub value: String,
+    /// Pointer to the source timestamp (epoch milliseconds or RFC 3339 text).
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// Pointer to a quality flag (`"good"`, `"uncertain"`, `"bad"`).
+    #[serde(default)]
+    pub quality: Option<String>,
+}
+
+impl Default for PayloadSpec {
+    fn default() -> Self {
+        Self {
+            readings: None,
+            id: default_id_pointer(),
+            value: default_value_pointer(),
+            timestamp: None,
+            quality: None,
+        }
+    }
+}
+
+/// Ditto `START-SEND-EVENTS` options.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DittoSpec {
+    /// Namespaces to receive events for; empty means all the token may see.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// RQL filter, e.g. `exists(features/motor)`.
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// How each sensor's history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistorySpec {
+    /// How far back trends reach, seconds.
+    #[serde(default = "default_history_window")]
+    pub window_seconds: f64,
+    /// At most one point per this many seconds is kept.
+    #[serde(default = "default_history_resolution")]
+    pub resolution_seconds: f64,
+}
+
+impl Default for HistorySpec {
+    fn default() -> Self {
+        Self {
+            window_seconds: default_history_window(),
+            resolution_seconds: default_history_resolution(),
+        }
+    }
+}
+
+impl HistorySpec {
+    /// Points kept per sensor.
+    pub fn capacity(&self) -> usize {
+        (self.window_seconds / self.resolution_seconds)
+            .ceil()
+            .max(1.0) as usize
+    }
+}
+
+/// Most history points per sensor; beyond this, 10,000 sensors would not fit a phone.
+pub const MAX_HISTORY_POINTS: usize = 3600;
+
+/// Where a sensor's readings come from in the source's messages.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Binding {
+    /// MQTT topic or topic filter (`plant/p101/+/temp`).
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Ditto thing id (`org.acme:pump-101`).
+    #[serde(default)]
+    pub thing: Option<String>,
+    /// Ditto path (`features/motor/properties/temperature`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Id used in JSON messages when it differs from the sensor id.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+fn default_keep_alive() -> u16 {
+    30
+}
+fn default_max_message() -> usize {
+    1024 * 1024
+}
+fn default_backoff_base() -> f64 {
+    0.5
+}
+fn default_backoff_cap() -> f64 {
+    30.0
+}
+fn default_id_pointer() -> String {
+    "/id".into()
+}
+fn default_value_pointer() -> String {
+    "/value".into()
+}
+fn default_history_window() -> f64 {
+    600.0
+}
+fn default_history_resolution() -> f64 {
+    1.0
 }
 
 /// Where the model lives and how its coordinates map to metres, Y up.
@@ -129,6 +357,9 @@ pub struct Sensor {
     /// Seconds after which a reading counts as stale.
     #[serde(default = "default_max_age")]
     pub max_age_seconds: f64,
+    /// Where the readings come from in the source's messages.
+    #[serde(default)]
+    pub binding: Binding,
 }
 
 fn default_max_age() -> f64 {
@@ -164,6 +395,35 @@ const KNOWN_FIELDS: &[&str] = &[
     "warning",
     "alarm",
     "maxAgeSeconds",
+    "source",
+    "history",
+    "adapter",
+    "credentials",
+    "username",
+    "password",
+    "token",
+    "clientId",
+    "keepAliveSeconds",
+    "maxMessageBytes",
+    "reconnect",
+    "baseSeconds",
+    "capSeconds",
+    "onOpen",
+    "payload",
+    "readings",
+    "value",
+    "timestamp",
+    "quality",
+    "ditto",
+    "namespaces",
+    "filter",
+    "windowSeconds",
+    "resolutionSeconds",
+    "binding",
+    "topic",
+    "thing",
+    "path",
+    "key",
     "above",
     "below",
 ];
@@ -247,6 +507,30 @@ impl Manifest {
                 "must be three finite numbers (metres)",
             ));
         }
+        self.check_source(problems);
+        let h = &self.history;
+        if !(h.window_seconds.is_finite() && h.window_seconds > 0.0) {
+            problems.push(problem(
+                "history.windowSeconds",
+                "must be a positive number of seconds",
+            ));
+        }
+        if !(h.resolution_seconds.is_finite() && h.resolution_seconds > 0.0) {
+            problems.push(problem(
+                "history.resolutionSeconds",
+                "must be a positive number of seconds",
+            ));
+        } else if h.capacity() > MAX_HISTORY_POINTS {
+            problems.push(problem(
+                "history",
+                format!(
+                    "{} s at {} s resolution is {} points per sensor; at most {MAX_HISTORY_POINTS} are kept: raise resolutionSeconds",
+                    h.window_seconds,
+                    h.resolution_seconds,
+                    h.capacity()
+                ),
+            ));
+        }
         let mut seen = std::collections::HashMap::new();
         for (i, s) in self.sensors.iter().enumerate() {
             let at = |field: &str| format!("sensors[{i}].{field}");
@@ -326,6 +610,80 @@ impl Manifest {
         }
     }
 
+    fn check_source(&self, problems: &mut Vec<ManifestProblem>) {
+        let Some(src) = &self.source else { return };
+        let url = src.url.trim();
+        if !(url.starts_with("ws://") || url.starts_with("wss://") || url.starts_with('/')) {
+            problems.push(problem(
+                "source.url",
+                format!("\"{url}\" must start with ws://, wss:// or / (a path on the page's host)"),
+            ));
+        }
+        if src.max_message_bytes == 0 {
+            problems.push(problem("source.maxMessageBytes", "must be at least 1"));
+        }
+        let r = &src.reconnect;
+        if !(r.base_seconds.is_finite() && r.base_seconds > 0.0) {
+            problems.push(problem(
+                "source.reconnect.baseSeconds",
+                "must be a positive number of seconds",
+            ));
+        }
+        if !(r.cap_seconds.is_finite() && r.cap_seconds >= r.base_seconds) {
+            problems.push(problem(
+                "source.reconnect.capSeconds",
+                "must be at least baseSeconds",
+            ));
+        }
+        let pointers = [
+            ("source.payload.readings", src.payload.readings.as_deref()),
+            ("source.payload.id", Some(src.payload.id.as_str())),
+            ("source.payload.value", Some(src.payload.value.as_str())),
+            ("source.payload.timestamp", src.payload.timestamp.as_deref()),
+            ("source.payload.quality", src.payload.quality.as_deref()),
+        ];
+        for (path, p) in pointers {
+            if let Some(p) = p
+                && !(p.is_empty() || p.starts_with('/'))
+            {
+                problems.push(problem(
+                    path,
+                    format!("\"{p}\" is not a JSON pointer: it must be empty or start with /"),
+                ));
+            }
+        }
+        for (i, s) in self.sensors.iter().enumerate() {
+            let b = &s.binding;
+            let at = |field: &str| format!("sensors[{i}].binding.{field}");
+            match src.adapter {
+                AdapterKind::Mqtt => match b.topic.as_deref() {
+                    None | Some("") => problems.push(problem(
+                        &at("topic"),
+                        "the mqtt adapter needs the MQTT topic this sensor is published on",
+                    )),
+                    Some(t) => {
+                        if let Err(why) = check_topic_filter(t) {
+                            problems.push(problem(&at("topic"), why));
+                        }
+                    }
+                },
+                AdapterKind::Ditto => {
+                    if b.thing.as_deref().is_none_or(str::is_empty) {
+                        problems.push(problem(
+                            &at("thing"),
+                            "the ditto adapter needs the thing id (namespace:name)",
+                        ));
+                    }
+                    match b.path.as_deref() {
+                        Some(p) if p.trim_start_matches('/').starts_with("features/") => {}
+                        _ => problems.push(problem(&at("path"), "the ditto adapter needs a path like features/<feature>/properties/<property>")),
+                    }
+                }
+                AdapterKind::Json => {}
+            }
+        }
+    }
+
     /// Checks the sensor bindings against the loaded model: every bound node must exist.
     pub fn check_against(&self, model: &TwinModel) -> Vec<ManifestProblem> {
         let model_name = file_name(&model.source_name);
@@ -352,6 +710,28 @@ impl Manifest {
             .filter(|s| model.node_by_name(&s.node).is_some())
             .count()
     }
+}
+
+/// MQTT 3.1.1 topic filter rules: `#` only last and alone in its level, `+` alone in its level.
+fn check_topic_filter(t: &str) -> Result<(), String> {
+    if t.len() > 65_535 {
+        return Err("is longer than MQTT's 65535 bytes".into());
+    }
+    if t.contains('\0') {
+        return Err("must not contain NUL".into());
+    }
+    let levels: Vec<&str> = t.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        if level.contains('#') && (*level != "#" || i != levels.len() - 1) {
+            return Err(format!(
+                "\"{t}\": '#' must be a whole level and the last one"
+            ));
+        }
+        if level.contains('+') && *level != "+" {
+            return Err(format!("\"{t}\": '+' must be a whole level"));
+        }
+    }
+    Ok(())
 }
 
 fn problem(path: &str, message: impl Into<String>) -> ManifestProblem {

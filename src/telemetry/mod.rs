@@ -1,0 +1,160 @@
+//! Live sensor data, platform-free: samples, the per-sensor store with history and freshness,
+//! the protocol adapters (JSON, MQTT 3.1.1, Eclipse Ditto) that turn WebSocket frames into
+//! samples, reconnect backoff and connection status. The web glue owns the socket and feeds
+//! frames in; everything here is tested on the host.
+
+pub mod backoff;
+pub mod bindings;
+pub mod ditto;
+pub mod json;
+pub mod mqtt;
+pub mod store;
+pub mod time;
+
+use std::fmt;
+
+/// A sensor reading's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A finite number.
+    Number(f64),
+    /// An on/off state.
+    Bool(bool),
+    /// A text state ("RUNNING").
+    Text(String),
+}
+
+/// How trustworthy the source says a reading is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Quality {
+    /// Normal reading.
+    #[default]
+    Good,
+    /// The source doubts it.
+    Uncertain,
+    /// The source says it is wrong.
+    Bad,
+}
+
+/// One reading of one sensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Index of the sensor in the manifest's `sensors`.
+    pub sensor: usize,
+    /// The value.
+    pub value: Value,
+    /// Unit given by the message, when it gives one.
+    pub unit: Option<String>,
+    /// Source timestamp, milliseconds since the Unix epoch, when the message has one.
+    pub source_ms: Option<f64>,
+    /// When the page received it, milliseconds since the Unix epoch.
+    pub received_ms: f64,
+    /// Quality flag.
+    pub quality: Quality,
+}
+
+/// Kinds of bad input, each counted separately in `stats()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BadInputKind {
+    /// A text frame that is not JSON.
+    NotJson,
+    /// JSON whose fields have the wrong type or are missing.
+    WrongType,
+    /// A reading for a sensor the manifest does not have.
+    UnknownSensor,
+    /// NaN or infinite value.
+    NonFinite,
+    /// A frame over `maxMessageBytes`.
+    TooLarge,
+    /// A binary frame where text is expected (or the reverse).
+    WrongFrameType,
+    /// A malformed MQTT packet.
+    MalformedMqtt,
+    /// A Ditto message that is not a valid protocol envelope.
+    MalformedDitto,
+}
+
+impl BadInputKind {
+    /// The name used in `stats()` (camelCase).
+    pub fn name(self) -> &'static str {
+        match self {
+            BadInputKind::NotJson => "notJson",
+            BadInputKind::WrongType => "wrongType",
+            BadInputKind::UnknownSensor => "unknownSensor",
+            BadInputKind::NonFinite => "nonFinite",
+            BadInputKind::TooLarge => "tooLarge",
+            BadInputKind::WrongFrameType => "wrongFrameType",
+            BadInputKind::MalformedMqtt => "malformedMqtt",
+            BadInputKind::MalformedDitto => "malformedDitto",
+        }
+    }
+}
+
+/// One piece of bad input: its kind and a reason for the log (never containing credentials).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadInput {
+    /// Kind, for counting.
+    pub kind: BadInputKind,
+    /// What was wrong, naming the field or byte offset.
+    pub reason: String,
+}
+
+/// What an adapter asks the connection to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    /// Send a text frame.
+    Text(String),
+    /// Send a binary frame.
+    Binary(Vec<u8>),
+    /// Close the socket and reconnect later (protocol error, missed keep-alive).
+    Reconnect(String),
+    /// Close and stop: retrying cannot help (authentication refused, bad configuration).
+    Fail(String),
+}
+
+/// What the adapter reports about its session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionState {
+    /// Socket open, protocol handshake (CONNECT/CONNACK, START-SEND-EVENTS/ACK) not finished.
+    Handshaking,
+    /// Data flows.
+    Live,
+}
+
+/// Everything one frame produced.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Decoded {
+    /// Readings, in message order.
+    pub samples: Vec<Sample>,
+    /// Bad input found; the rest of the frame was still used where the protocol allows.
+    pub bad: Vec<BadInput>,
+    /// Frames to send or connection actions.
+    pub outgoing: Vec<Outgoing>,
+}
+
+/// A protocol adapter: turns frames from the socket into samples, and says what to send.
+/// Implementations are synchronous and hold no socket; time is passed in (ms since epoch).
+pub trait Adapter {
+    /// The WebSocket subprotocol to request (`mqtt` for MQTT), if any.
+    fn subprotocol(&self) -> Option<&'static str>;
+    /// The socket opened: frames to send first (after the manifest's `onOpen` text).
+    fn on_open(&mut self, now_ms: f64) -> Vec<Outgoing>;
+    /// A text frame arrived.
+    fn on_text(&mut self, text: &str, now_ms: f64) -> Decoded;
+    /// A binary frame arrived.
+    fn on_binary(&mut self, bytes: &[u8], now_ms: f64) -> Decoded;
+    /// Called about once a second: keep-alive pings, handshake timeouts.
+    fn on_tick(&mut self, now_ms: f64) -> Vec<Outgoing>;
+    /// Session state.
+    fn state(&self) -> SessionState;
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Number(v) => write!(f, "{v}"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Text(t) => f.write_str(t),
+        }
+    }
+}
