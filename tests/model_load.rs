@@ -439,6 +439,39 @@ fn base_colour_factor_and_embedded_png_texture() {
 }
 
 #[test]
+fn embedded_jpeg_and_grey_png_textures_decode_to_rgba() {
+    // A flat colour survives JPEG compression nearly exactly.
+    let rgb: Vec<u8> = [200u8, 120, 40].repeat(16 * 16);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
+        .write_image(&rgb, 16, 16, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let mut grey = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut grey)
+        .write_image(&[10, 250], 2, 1, image::ExtendedColorType::L8)
+        .unwrap();
+    let mut doc = triangle();
+    let (jpeg_view, grey_view) = (doc.view(&jpeg, None), doc.view(&grey, None));
+    doc.images = vec![
+        json!({ "bufferView": jpeg_view, "mimeType": "image/jpeg" }),
+        json!({ "bufferView": grey_view, "mimeType": "image/png" }),
+    ];
+    doc.textures = vec![json!({ "source": 0 }), json!({ "source": 1 })];
+    doc.materials = vec![
+        json!({ "pbrMetallicRoughness": { "baseColorTexture": { "index": 0 } } }),
+        json!({ "pbrMetallicRoughness": { "baseColorTexture": { "index": 1 } } }),
+    ];
+    let model = loaded(&doc.glb());
+    let jpeg_tex = &model.textures[0];
+    assert_eq!((jpeg_tex.width, jpeg_tex.height, jpeg_tex.rgba.len()), (16, 16, 16 * 16 * 4));
+    for px in jpeg_tex.rgba.chunks_exact(4) {
+        assert!(px[0].abs_diff(200) <= 3 && px[1].abs_diff(120) <= 3 && px[2].abs_diff(40) <= 3, "{px:?}");
+        assert_eq!(px[3], 255);
+    }
+    assert_eq!(model.textures[1].rgba, vec![10, 10, 10, 255, 250, 250, 250, 255]);
+}
+
+#[test]
 fn broken_image_names_it() {
     let mut doc = triangle();
     let (mut png, _) = png_2x2();
