@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing twinlens needs, skipping whatever is already present.
 #   scripts/setup.sh          build tools: wasm32 target, Trunk, wasm-bindgen CLI, npm packages
-#   scripts/setup.sh --test   also Debian's chromium (browser tests) and mosquitto
+#   scripts/setup.sh --test   also Debian's chromium (browser tests) and mosquitto (MQTT tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +32,7 @@ fi
 
 # npm ci only when the lock file changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dev dependencies (playwright-core, binaryen)"
+  say "installing npm dev dependencies (playwright-core, binaryen, ws)"
   npm ci --no-audit --no-fund
 fi
 
@@ -40,6 +40,7 @@ if [ "${1:-}" = "--test" ]; then
   missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+  command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     SUDO=""

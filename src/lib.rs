@@ -1,11 +1,13 @@
-//! twinlens: a WebXR digital-twin overlay. The pure core (manifest, model, camera) builds and is
-//! tested on the host; the renderer and web glue exist only in the wasm build.
+//! twinlens: a WebXR digital-twin overlay. The pure core (manifest, model, camera, telemetry,
+//! overlay rules, XR pose math) builds and is tested on the host; the renderer and web glue exist only in the wasm build.
 
 pub mod camera;
 pub mod manifest;
 pub mod model;
-pub mod telemetry;
+pub mod overlay;
 pub mod shaders;
+pub mod telemetry;
+pub mod xr;
 
 #[cfg(target_arch = "wasm32")]
 pub mod render;

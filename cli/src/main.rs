@@ -3,6 +3,7 @@
 
 mod demo;
 mod serve;
+mod sim;
 mod validate;
 
 use std::path::PathBuf;
@@ -33,18 +34,9 @@ enum Command {
         #[arg(default_value = "www/demo/pump-skid.glb")]
         out: PathBuf,
     },
-    /// Serve the built app over HTTP.
-    Serve {
-        /// Folder with the built app (Trunk's output).
-        #[arg(long, default_value = "dist")]
-        dir: PathBuf,
-        /// Address to listen on; 0.0.0.0 makes the app reachable from other devices.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Port; 0 picks a free one.
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-    },
+    /// Serve the built app over HTTP(S), with a simulated pump skid streaming live readings over
+    /// a WebSocket at /ws/sim.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +55,6 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { dir, host, port } => serve::run(&dir, &host, port),
+        Command::Serve(args) => serve::run(&args),
     }
 }

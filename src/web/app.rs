@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{HtmlCanvasElement, KeyboardEvent, PointerEvent, WheelEvent};
 
 use super::dom::{Listener, StatusLine};
+use super::live::{ConnectionStats, LiveSource, ReadingStats};
 use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, ViewInput, ViewKey};
 use crate::model::Aabb;
 use crate::render::Renderer;
@@ -58,6 +59,10 @@ pub struct Stats {
     pub canvas_width: u32,
     /// Drawing-buffer size in device pixels.
     pub canvas_height: u32,
+    /// The live-data connection; null when the manifest has no source.
+    pub connection: Option<ConnectionStats>,
+    /// Each sensor's latest reading, keyed by sensor id.
+    pub readings: std::collections::BTreeMap<String, ReadingStats>,
 }
 
 /// Shared handle to the stats, readable from JS at any time.
@@ -83,6 +88,10 @@ pub struct App {
     frame_callback: Option<Closure<dyn FnMut(f64)>>,
     resize_observer: Option<ResizeWatch>,
     listeners: Vec<Listener>,
+    live: Option<LiveSource>,
+    /// The 1 s timer that runs the live source's timers (keep-alive, staleness, reconnect)
+    /// and keeps draining it while the page is hidden and animation frames stop.
+    ticker: Option<(i32, Closure<dyn FnMut()>)>,
 }
 
 /// A resize observer with the closure it calls; dropping it stops the callbacks.
@@ -112,6 +121,8 @@ impl App {
             frame_callback: None,
             resize_observer: None,
             listeners: Vec::new(),
+            live: None,
+            ticker: None,
         }));
         let weak = Rc::downgrade(&app);
         let frame = Closure::<dyn FnMut(f64)>::new({
@@ -131,6 +142,43 @@ impl App {
             a.resize_observer = Some(observer);
         }
         Ok(app)
+    }
+
+    /// Connects the twin's live source (if its manifest has one).
+    pub fn start_live(app: &SharedApp, manifest: &crate::manifest::Manifest, page_url: &str) {
+        let weak = Rc::downgrade(app);
+        let wake: Rc<dyn Fn()> = {
+            let weak = weak.clone();
+            Rc::new(move || with_app(&weak, |a| a.request_frame()))
+        };
+        let Some(live) = LiveSource::new(manifest, page_url, wake) else { return };
+        let tick = Closure::<dyn FnMut()>::new(move || {
+            with_app(&weak, |a| {
+                let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
+                if hidden {
+                    if let Some(live) = a.live.as_mut() {
+                        live.pump(js_sys::Date::now());
+                    }
+                } else {
+                    a.request_frame();
+                }
+            })
+        });
+        let id = web_sys::window()
+            .and_then(|w| {
+                w.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), 1000).ok()
+            })
+            .unwrap_or(-1);
+        let mut a = app.borrow_mut();
+        a.live = Some(live);
+        a.ticker = Some((id, tick));
+        a.request_frame();
+    }
+
+    /// Connection figures and readings for `stats()`, computed when asked.
+    pub fn live_stats(&self) -> Option<(ConnectionStats, std::collections::BTreeMap<String, ReadingStats>)> {
+        let live = self.live.as_ref()?;
+        Some((live.connection_stats(), live.readings(js_sys::Date::now())))
     }
 
     /// Installs the renderer and asks for a frame.
@@ -237,6 +285,9 @@ impl App {
                 }
             }
         }
+        if let Some(live) = self.live.as_mut() {
+            live.pump(js_sys::Date::now());
+        }
         if !self.dirty || self.bounds.is_none() {
             return;
         }
@@ -303,6 +354,9 @@ impl App {
 
 impl Drop for App {
     fn drop(&mut self) {
+        if let (Some((id, _)), Some(w)) = (&self.ticker, web_sys::window()) {
+            w.clear_interval_with_handle(*id);
+        }
         if let Some((observer, _)) = &self.resize_observer {
             observer.disconnect();
         }

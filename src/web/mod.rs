@@ -4,6 +4,7 @@
 mod app;
 mod dom;
 mod fetch;
+mod live;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -61,10 +62,18 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
     let shared = stats.clone();
     let stats_fn = Closure::<dyn Fn() -> JsValue>::new(move || {
         let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-        shared
-            .borrow()
-            .serialize(&serializer)
-            .unwrap_or(JsValue::NULL)
+        let mut stats = shared.borrow().clone();
+        // Readings are computed on request: a page with 10,000 sensors pays only when asked.
+        let live = APP.with(|slot| {
+            let app = slot.try_borrow().ok()?.clone()?;
+            let a = app.try_borrow().ok()?;
+            a.live_stats()
+        });
+        if let Some((connection, readings)) = live {
+            stats.connection = Some(connection);
+            stats.readings = readings;
+        }
+        stats.serialize(&serializer).unwrap_or(JsValue::NULL)
     });
     js_sys::Reflect::set(&api, &"stats".into(), &stats_fn.into_js_value())?;
     js_sys::Reflect::set(&api, &"version".into(), &env!("CARGO_PKG_VERSION").into())?;
@@ -127,6 +136,8 @@ async fn load_twin(
                 .await
                 .map_err(|e| format!("twin manifest: {e}"))?;
             let manifest = Manifest::parse(&bytes, &url).map_err(|e| e.to_string())?;
+            // Live data connects while the model downloads, so values are there at first frame.
+            App::start_live(app, &manifest, &page);
             (resolve_url(&manifest.model.url, &url), Some(manifest))
         }
     };

@@ -1,0 +1,15 @@
+//! The pure overlay core: what each sensor's label says, which state it shows, how its part is
+//! coloured and where its label goes on screen. Everything here is plain data in, plain data
+//! out, tested on the host; the GPU drawing consumes the results.
+//!
+//! - [`rules`]: per-sensor display rules from the manifest (`sensors[i].display`).
+//! - [`state`]: a reading's state (normal, warning, alarm, stale, no data) and its style.
+//! - [`format`]: value and age text.
+//! - [`color`]: the tint a sensor puts on its node's meshes.
+//! - [`layout`]: screen-space label placement and decluttering, per view.
+
+pub mod color;
+pub mod format;
+pub mod layout;
+pub mod rules;
+pub mod state;
