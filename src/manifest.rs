@@ -360,6 +360,9 @@ pub struct Sensor {
     /// Where the readings come from in the source's messages.
     #[serde(default)]
     pub binding: Binding,
+    /// How the sensor is drawn: precision, label offset, priority, colouring.
+    #[serde(default)]
+    pub display: crate::overlay::rules::OverlayRules,
 }
 
 fn default_max_age() -> f64 {
@@ -426,6 +429,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "key",
     "above",
     "below",
+    "display",
 ];
 
 /// Largest manifest accepted; a twin with thousands of sensors stays far below it.
@@ -468,7 +472,8 @@ impl Manifest {
             .map(|raw| {
                 let path = json_path(raw);
                 let field = path.rsplit('.').next().unwrap_or(&path);
-                let message = match closest(field, KNOWN_FIELDS.iter().copied()) {
+                let known = KNOWN_FIELDS.iter().chain(crate::overlay::rules::KNOWN_FIELDS).copied();
+                let message = match closest(field, known) {
                     Some(c) => format!("unknown field (did you mean \"{c}\"?)"),
                     None => "unknown field; remove it or check the manifest reference in README"
                         .to_owned(),
@@ -547,6 +552,9 @@ impl Manifest {
             }
             if s.name.trim().is_empty() {
                 problems.push(problem(&at("name"), "must not be empty"));
+            }
+            for (path, message) in s.display.validate(&format!("sensors[{i}].display")) {
+                problems.push(problem(&path, message));
             }
             if s.node.trim().is_empty() {
                 problems.push(problem(&at("node"), "must name a node of the model"));

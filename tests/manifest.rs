@@ -191,3 +191,67 @@ fn not_json_and_trailing_garbage_are_errors_not_panics() {
         "deep nesting is refused, not a stack overflow"
     );
 }
+
+#[test]
+fn a_source_section_parses_with_defaults() {
+    let json = r#"{
+      "name": "P", "model": { "url": "p.glb" },
+      "source": { "url": "/ws/sim", "adapter": "json", "payload": { "readings": "/readings", "value": "/v" } },
+      "sensors": [ { "id": "a", "name": "A", "node": "N", "display": { "precision": 1, "coloring": "replace" } } ]
+    }"#;
+    let m = parse(json).unwrap();
+    let src = m.source.as_ref().unwrap();
+    assert_eq!(src.max_message_bytes, 1024 * 1024, "1 MiB default frame limit");
+    assert_eq!(src.keep_alive_seconds, 30);
+    assert_eq!(src.payload.id, "/id");
+    assert_eq!(src.payload.value, "/v");
+    assert_eq!(m.history.capacity(), 600, "10 minutes at 1 Hz");
+    assert_eq!(m.sensors[0].display.precision, Some(1));
+}
+
+#[test]
+fn source_problems_name_the_field() {
+    let json = r#"{
+      "name": "P", "model": { "url": "p.glb" },
+      "source": { "url": "http://broker", "adapter": "mqtt", "reconnect": { "baseSeconds": 5, "capSeconds": 1 },
+                  "payload": { "value": "v" } },
+      "history": { "windowSeconds": 86400, "resolutionSeconds": 1 },
+      "sensors": [
+        { "id": "a", "name": "A", "node": "N" },
+        { "id": "b", "name": "B", "node": "N", "binding": { "topic": "plant/#/temp" } },
+        { "id": "c", "name": "C", "node": "N", "binding": { "topic": "plant/+x" } },
+        { "id": "d", "name": "D", "node": "N", "binding": { "topic": "plant/p1/temp" }, "display": { "precision": 9 } }
+      ]
+    }"#;
+    let err = Manifest::parse(json.as_bytes(), "m.json").unwrap_err();
+    let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+    for expected in [
+        "source.url",
+        "source.reconnect.capSeconds",
+        "source.payload.value",
+        "history",
+        "sensors[0].binding.topic",
+        "sensors[1].binding.topic",
+        "sensors[2].binding.topic",
+        "sensors[3].display.precision",
+    ] {
+        assert!(paths.contains(&expected), "{expected} not reported; got {paths:?}");
+    }
+}
+
+#[test]
+fn ditto_bindings_need_thing_and_feature_path_and_secrets_stay_out_of_debug() {
+    let json = r#"{
+      "name": "P", "model": { "url": "p.glb" },
+      "source": { "url": "wss://ditto.example/ws/2", "adapter": "ditto", "credentials": { "token": "s3cret" } },
+      "sensors": [ { "id": "a", "name": "A", "node": "N", "binding": { "path": "attributes/x" } } ]
+    }"#;
+    let err = parse(json).unwrap_err();
+    assert!(err.contains("sensors[0].binding.thing: the ditto adapter needs the thing id"), "{err}");
+    assert!(err.contains("sensors[0].binding.path: the ditto adapter needs a path like features/"), "{err}");
+
+    let ok = json.replace("\"path\": \"attributes/x\"", "\"thing\": \"org.acme:p\", \"path\": \"features/m/properties/t\"");
+    let m = parse(&ok).unwrap();
+    let shown = format!("{m:?}");
+    assert!(!shown.contains("s3cret"), "credentials are redacted in Debug output");
+}

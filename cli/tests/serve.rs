@@ -421,11 +421,17 @@ async fn flooding_or_oversized_clients_are_closed_with_a_reason() {
 
 #[tokio::test]
 async fn the_bearing_fault_cycle_is_logged() {
-    let server = Server::start("fault", &["--fault-period", "3", "--seed", "5"]);
+    let server = Server::start("fault", &["--fault-period", "2", "--seed", "5"]);
     let mut ws = connect(&server, None).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(6);
+    let phases = [
+        "bearing fault developing",
+        "bearing fault at alarm",
+        "bearing fault recovering",
+        "bearing fault cleared",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(8);
     let mut peak_bearing = f64::MIN;
-    while Instant::now() < deadline {
+    loop {
         let frame = next_frame(&mut ws, Duration::from_secs(1)).await;
         let bearing = frame["readings"]
             .as_array()
@@ -435,16 +441,14 @@ async fn the_bearing_fault_cycle_is_logged() {
             .and_then(|r| r["v"].as_f64())
             .unwrap();
         peak_bearing = peak_bearing.max(bearing);
-    }
-    assert!(peak_bearing > 90.0, "bearing peaked at {peak_bearing} °C");
-    let log = server.stderr();
-    for phase in [
-        "bearing fault developing",
-        "bearing fault at alarm",
-        "bearing fault recovering",
-        "bearing fault cleared",
-    ] {
-        assert!(log.contains(phase), "no {phase:?} in:\n{log}");
+        let log = server.stderr();
+        if peak_bearing > 90.0 && phases.iter().all(|p| log.contains(p)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bearing peaked at {peak_bearing} °C; log:\n{log}"
+        );
     }
 }
 

@@ -285,6 +285,7 @@ mod tests {
             }),
             max_age_seconds: 30.0,
             binding: Binding::default(),
+            display: Default::default(),
         };
         let rules = OverlayRules::default();
         let tint = |x: f64| {

@@ -237,6 +237,7 @@ mod tests {
             }),
             max_age_seconds: 30.0,
             binding: Binding::default(),
+            display: Default::default(),
         }
     }
 

@@ -106,6 +106,8 @@ function manifest() {
 before(
   async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twinlens-mqtt-'));
+    // Started as root, mosquitto drops to its own user, which must be able to save retained state.
+    fs.chmodSync(dir, 0o777);
     ports = { tcp: await freePort(), ws: await freePort() };
     broker = await startBroker();
     server = await h.startServer();
@@ -146,7 +148,7 @@ test('retained values show at once, publishes update, bad payloads are counted',
     });
     assert.equal(reading(s, 'temp').state, 'live');
 
-    publish('motor/temp', 'not a number {', { retain: false });
+    publish('motor/temp', '{ broken json', { retain: false });
     publish('flow', '90.5', { retain: false });
     s = await h.waitForStats(page, (st) => st.readings?.flow?.value === 90.5, { what: 'a new flow value' });
     assert.equal(s.readings.temp.value, 71.5, 'a broken message leaves the last good value');

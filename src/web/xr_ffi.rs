@@ -1,0 +1,432 @@
+//! WebXR bindings that web-sys 0.3.107 lacks: hit-test, anchors (with Quest's persistent
+//! anchors), DOM overlay, a few session attributes, and the WebXR/WebGPU binding
+//! (`XRGPUBinding`). Everything WebXR that web-sys does have is used from web-sys.
+//!
+//! Two rules for code using these types:
+//! - Never `dyn_into`/`dyn_ref` them; use `unchecked_into`/`unchecked_ref`. An emulator (IWER)
+//!   supplies its own `XRHitTestSource`, `XRHitTestResult` and `XRAnchor` objects without
+//!   replacing the browser's global classes, so an `instanceof` check fails on perfectly good
+//!   objects. All methods are `structural` (called by name on the object) for the same reason.
+//! - Every call that can throw is `catch`: a browser without the feature has no such method
+//!   (calling `undefined` throws), and hit-test results throw when asked about a source the
+//!   frame has no results for yet (a source created after the frame began).
+//!
+//! Session methods and attributes missing from `web_sys::XrSession`/`XrFrame` are declared on
+//! duck-typed views ([`XrSessionExt`], [`XrFrameExt`]) reached through [`SessionExt::ext`] and
+//! [`FrameExt::ext`], since methods cannot be added to web-sys's own types.
+
+use js_sys::{Array, Object, Promise, Reflect};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{XrFrame, XrLayer, XrPose, XrRigidTransform, XrSession, XrSpace, XrView, XrViewport};
+
+#[wasm_bindgen]
+extern "C" {
+    // ---------------------------------------------------------------------------------------
+    // Session and frame extensions.
+
+    /// An `XRSession`, seen with the members web-sys lacks. Obtain with [`SessionExt::ext`].
+    #[wasm_bindgen(extends = Object, js_name = XRSession)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrSessionExt;
+
+    /// `XRSession.requestHitTestSource(options)` (hit-test module). Resolves to an
+    /// [`XrHitTestSource`]; rejects when the session lacks the `hit-test` feature.
+    #[wasm_bindgen(method, structural, catch, js_name = requestHitTestSource)]
+    pub fn request_hit_test_source(
+        this: &XrSessionExt,
+        options: &XrHitTestOptionsInit,
+    ) -> Result<Promise, JsValue>;
+
+    /// `XRSession.requestHitTestSourceForTransientInput(options)`: hit tests along screen taps
+    /// on a phone (input profile `"generic-touchscreen"`).
+    #[wasm_bindgen(method, structural, catch, js_name = requestHitTestSourceForTransientInput)]
+    pub fn request_hit_test_source_for_transient_input(
+        this: &XrSessionExt,
+        options: &XrTransientInputHitTestOptionsInit,
+    ) -> Result<Promise, JsValue>;
+
+    /// `XRSession.persistentAnchors` (Meta Quest): UUIDs of anchors persisted by this origin.
+    /// `None` where persistence is not supported.
+    #[wasm_bindgen(method, structural, getter, js_name = persistentAnchors)]
+    pub fn persistent_anchors(this: &XrSessionExt) -> Option<Array>;
+
+    /// `XRSession.restorePersistentAnchor(uuid)` (Meta Quest): resolves to an [`XrAnchor`] once
+    /// the runtime has relocalised it, which happens during a later frame.
+    #[wasm_bindgen(method, structural, catch, js_name = restorePersistentAnchor)]
+    pub fn restore_persistent_anchor(this: &XrSessionExt, uuid: &str) -> Result<Promise, JsValue>;
+
+    /// `XRSession.deletePersistentAnchor(uuid)` (Meta Quest).
+    #[wasm_bindgen(method, structural, catch, js_name = deletePersistentAnchor)]
+    pub fn delete_persistent_anchor(this: &XrSessionExt, uuid: &str) -> Result<Promise, JsValue>;
+
+    /// `XRSession.domOverlayState` (DOM overlay module); `None` when no overlay is active.
+    #[wasm_bindgen(method, structural, getter, js_name = domOverlayState)]
+    pub fn dom_overlay_state(this: &XrSessionExt) -> Option<XrDomOverlayState>;
+
+    /// `XRSession.enabledFeatures`: which requested features were granted (optional features
+    /// may be dropped). `None` on browsers that predate the attribute.
+    #[wasm_bindgen(method, structural, getter, js_name = enabledFeatures)]
+    pub fn enabled_features(this: &XrSessionExt) -> Option<Array>;
+
+    /// `XRSession.environmentBlendMode`: `"opaque"`, `"alpha-blend"` (see-through AR: clear to
+    /// transparent) or `"additive"`.
+    #[wasm_bindgen(method, structural, getter, js_name = environmentBlendMode)]
+    pub fn environment_blend_mode(this: &XrSessionExt) -> Option<String>;
+
+    /// An `XRFrame`, seen with the members web-sys lacks. Obtain with [`FrameExt::ext`].
+    #[wasm_bindgen(extends = Object, js_name = XRFrame)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrFrameExt;
+
+    /// `XRFrame.getHitTestResults(source)`: an array of [`XrHitTestResult`], nearest first.
+    #[wasm_bindgen(method, structural, catch, js_name = getHitTestResults)]
+    pub fn get_hit_test_results(
+        this: &XrFrameExt,
+        source: &XrHitTestSource,
+    ) -> Result<Array, JsValue>;
+
+    /// `XRFrame.getHitTestResultsForTransientInput(source)`: an array of
+    /// `XRTransientInputHitTestResult` (each has `inputSource` and `results`).
+    #[wasm_bindgen(method, structural, catch, js_name = getHitTestResultsForTransientInput)]
+    pub fn get_hit_test_results_for_transient_input(
+        this: &XrFrameExt,
+        source: &XrTransientInputHitTestSource,
+    ) -> Result<Array, JsValue>;
+
+    /// `XRFrame.trackedAnchors` (an `XRAnchorSet`, set-like); `None` without the `anchors`
+    /// feature. Throws outside the frame's callback.
+    #[wasm_bindgen(method, structural, getter, catch, js_name = trackedAnchors)]
+    pub fn tracked_anchors(this: &XrFrameExt) -> Result<Option<js_sys::Set>, JsValue>;
+
+    /// `XRFrame.createAnchor(pose, space)`: resolves to an [`XrAnchor`] at `pose` in `space`.
+    #[wasm_bindgen(method, structural, catch, js_name = createAnchor)]
+    pub fn create_anchor(
+        this: &XrFrameExt,
+        pose: &XrRigidTransform,
+        space: &XrSpace,
+    ) -> Result<Promise, JsValue>;
+
+    // ---------------------------------------------------------------------------------------
+    // Hit test.
+
+    /// `XRHitTestOptionsInit`: build with [`XrHitTestOptionsInit::new`].
+    #[wasm_bindgen(extends = Object)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrHitTestOptionsInit;
+
+    /// Sets `space`: the ray starts at this space's origin along its -Z (viewer space for a
+    /// screen-centre reticle, an input source's `targetRaySpace` for a controller).
+    #[wasm_bindgen(method, structural, setter = space)]
+    pub fn set_space(this: &XrHitTestOptionsInit, space: &XrSpace);
+
+    /// Sets `entityTypes` (`"point"`, `"plane"`, `"mesh"`); the default is `["plane"]`.
+    #[wasm_bindgen(method, structural, setter = entityTypes)]
+    pub fn set_entity_types(this: &XrHitTestOptionsInit, types: &Array);
+
+    /// `XRTransientInputHitTestOptionsInit`: build with
+    /// [`XrTransientInputHitTestOptionsInit::new`].
+    #[wasm_bindgen(extends = Object)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrTransientInputHitTestOptionsInit;
+
+    /// Sets `profile`, the input profile to follow (`"generic-touchscreen"` for screen taps).
+    #[wasm_bindgen(method, structural, setter = profile)]
+    pub fn set_profile(this: &XrTransientInputHitTestOptionsInit, profile: &str);
+
+    /// `XRHitTestSource`: subscribe once, read results every frame, cancel when done.
+    #[wasm_bindgen(extends = Object, js_name = XRHitTestSource)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrHitTestSource;
+
+    /// `XRHitTestSource.cancel()`: stops the runtime's ray casts for this source.
+    #[wasm_bindgen(method, structural, catch)]
+    pub fn cancel(this: &XrHitTestSource) -> Result<(), JsValue>;
+
+    /// `XRTransientInputHitTestSource`.
+    #[wasm_bindgen(extends = Object, js_name = XRTransientInputHitTestSource)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrTransientInputHitTestSource;
+
+    /// `XRTransientInputHitTestSource.cancel()`.
+    #[wasm_bindgen(method, structural, catch)]
+    pub fn cancel(this: &XrTransientInputHitTestSource) -> Result<(), JsValue>;
+
+    /// `XRHitTestResult`: one surface the ray met this frame.
+    #[wasm_bindgen(extends = Object, js_name = XRHitTestResult)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrHitTestResult;
+
+    /// `XRHitTestResult.getPose(baseSpace)`: the hit in `base_space`; its +Y axis is the
+    /// surface normal. Throws outside the frame's callback.
+    #[wasm_bindgen(method, structural, catch, js_name = getPose)]
+    pub fn get_pose(this: &XrHitTestResult, base_space: &XrSpace)
+    -> Result<Option<XrPose>, JsValue>;
+
+    /// `XRHitTestResult.createAnchor()`: resolves to an [`XrAnchor`] at the hit (in a later
+    /// frame); needs the `anchors` feature.
+    #[wasm_bindgen(method, structural, catch, js_name = createAnchor)]
+    pub fn create_anchor(this: &XrHitTestResult) -> Result<Promise, JsValue>;
+
+    // ---------------------------------------------------------------------------------------
+    // Anchors.
+
+    /// `XRAnchor`: a pose the runtime keeps fixed to the real world as its map improves.
+    #[wasm_bindgen(extends = Object, js_name = XRAnchor)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrAnchor;
+
+    /// `XRAnchor.anchorSpace`: locate with `XRFrame.getPose(anchorSpace, refSpace)` each
+    /// frame. Throws once the anchor was deleted.
+    #[wasm_bindgen(method, structural, getter, catch, js_name = anchorSpace)]
+    pub fn anchor_space(this: &XrAnchor) -> Result<XrSpace, JsValue>;
+
+    /// `XRAnchor.delete()`: stops tracking.
+    #[wasm_bindgen(method, structural, catch)]
+    pub fn delete(this: &XrAnchor) -> Result<(), JsValue>;
+
+    /// `XRAnchor.requestPersistentHandle()` (Meta Quest): resolves to a UUID string that
+    /// [`XrSessionExt::restore_persistent_anchor`] accepts in a later session.
+    #[wasm_bindgen(method, structural, catch, js_name = requestPersistentHandle)]
+    pub fn request_persistent_handle(this: &XrAnchor) -> Result<Promise, JsValue>;
+
+    // ---------------------------------------------------------------------------------------
+    // DOM overlay.
+
+    /// `XRDOMOverlayState`.
+    #[wasm_bindgen(extends = Object, js_name = XRDOMOverlayState)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrDomOverlayState;
+
+    /// `XRDOMOverlayState.type`: `"screen"` (phones), `"floating"` or `"head-locked"`.
+    #[wasm_bindgen(method, structural, getter, js_name = "type")]
+    pub fn overlay_type(this: &XrDomOverlayState) -> String;
+
+    // ---------------------------------------------------------------------------------------
+    // WebXR/WebGPU binding (draft). A session using it must be requested with the `"webgpu"`
+    // feature, the GPU adapter with `xrCompatible: true`, layers go in
+    // `XRRenderStateInit.layers` (no `baseLayer`), and view projections are already in
+    // 0..1 clip depth (`crate::xr::views::ClipDepth::ZeroToOne`).
+
+    /// `XRGPUBinding`: makes WebGPU-backed layers for an XR session.
+    #[wasm_bindgen(extends = Object, js_name = XRGPUBinding)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrGpuBinding;
+
+    /// `new XRGPUBinding(session, device)`. Fails where the browser has no `XRGPUBinding`
+    /// (every shipping browser at the time of writing), when the session was not requested
+    /// with `"webgpu"`, or when the device's adapter is not XR-compatible.
+    #[wasm_bindgen(constructor, catch, js_class = "XRGPUBinding")]
+    pub fn new(
+        session: &XrSession,
+        device: &wgpu::webgpu::GpuDevice,
+    ) -> Result<XrGpuBinding, JsValue>;
+
+    /// `XRGPUBinding.nativeProjectionScaleFactor`.
+    #[wasm_bindgen(method, structural, getter, js_name = nativeProjectionScaleFactor)]
+    pub fn native_projection_scale_factor(this: &XrGpuBinding) -> f64;
+
+    /// `XRGPUBinding.getPreferredColorFormat()`: a `GPUTextureFormat` string.
+    #[wasm_bindgen(method, structural, js_name = getPreferredColorFormat)]
+    pub fn get_preferred_color_format(this: &XrGpuBinding) -> String;
+
+    /// `XRGPUBinding.createProjectionLayer(init)`.
+    #[wasm_bindgen(method, structural, catch, js_name = createProjectionLayer)]
+    pub fn create_projection_layer(
+        this: &XrGpuBinding,
+        init: &XrGpuProjectionLayerInit,
+    ) -> Result<XrProjectionLayer, JsValue>;
+
+    /// `XRGPUBinding.getViewSubImage(layer, view)`: this frame's texture for one view.
+    #[wasm_bindgen(method, structural, catch, js_name = getViewSubImage)]
+    pub fn get_view_sub_image(
+        this: &XrGpuBinding,
+        layer: &XrProjectionLayer,
+        view: &XrView,
+    ) -> Result<XrGpuSubImage, JsValue>;
+
+    /// `XRGPUProjectionLayerInit`: build with [`XrGpuProjectionLayerInit::new`].
+    #[wasm_bindgen(extends = Object)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrGpuProjectionLayerInit;
+
+    /// Sets `colorFormat` (required), a `GPUTextureFormat` string.
+    #[wasm_bindgen(method, structural, setter = colorFormat)]
+    pub fn set_color_format(this: &XrGpuProjectionLayerInit, format: &str);
+
+    /// Sets `depthStencilFormat`: lets the compositor reproject with depth.
+    #[wasm_bindgen(method, structural, setter = depthStencilFormat)]
+    pub fn set_depth_stencil_format(this: &XrGpuProjectionLayerInit, format: &str);
+
+    /// Sets `textureUsage` (`GPUTextureUsage` bits; default `RENDER_ATTACHMENT`).
+    #[wasm_bindgen(method, structural, setter = textureUsage)]
+    pub fn set_texture_usage(this: &XrGpuProjectionLayerInit, usage: u32);
+
+    /// Sets `scaleFactor` (resolution relative to the native projection scale).
+    #[wasm_bindgen(method, structural, setter = scaleFactor)]
+    pub fn set_scale_factor(this: &XrGpuProjectionLayerInit, factor: f64);
+
+    /// `XRProjectionLayer`: fills the whole view; one sub-image per view each frame.
+    #[wasm_bindgen(
+        extends = XrLayer,
+        extends = web_sys::EventTarget,
+        extends = Object,
+        js_name = XRProjectionLayer
+    )]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrProjectionLayer;
+
+    /// `XRProjectionLayer.textureWidth`.
+    #[wasm_bindgen(method, structural, getter, js_name = textureWidth)]
+    pub fn texture_width(this: &XrProjectionLayer) -> u32;
+
+    /// `XRProjectionLayer.textureHeight`.
+    #[wasm_bindgen(method, structural, getter, js_name = textureHeight)]
+    pub fn texture_height(this: &XrProjectionLayer) -> u32;
+
+    /// `XRProjectionLayer.textureArrayLength`: > 1 when views are layers of one array texture.
+    #[wasm_bindgen(method, structural, getter, js_name = textureArrayLength)]
+    pub fn texture_array_length(this: &XrProjectionLayer) -> u32;
+
+    /// `XRGPUSubImage`.
+    #[wasm_bindgen(extends = Object, js_name = XRGPUSubImage)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrGpuSubImage;
+
+    /// `XRGPUSubImage.colorTexture`: wrap with `wgpu::Device::create_texture_from_webgpu_handle`
+    /// (no copy); valid for this frame only.
+    #[wasm_bindgen(method, structural, getter, js_name = colorTexture)]
+    pub fn color_texture(this: &XrGpuSubImage) -> wgpu::webgpu::GpuTexture;
+
+    /// `XRGPUSubImage.depthStencilTexture`, when the layer was created with a depth format.
+    #[wasm_bindgen(method, structural, getter, js_name = depthStencilTexture)]
+    pub fn depth_stencil_texture(this: &XrGpuSubImage) -> Option<wgpu::webgpu::GpuTexture>;
+
+    /// `XRSubImage.viewport`: the part of the texture this view owns (top-left origin, as in
+    /// WebGPU).
+    #[wasm_bindgen(method, structural, getter)]
+    pub fn viewport(this: &XrGpuSubImage) -> XrViewport;
+
+    /// `XRGPUSubImage.getViewDescriptor()`: how to view the texture for this view (which
+    /// array layer).
+    #[wasm_bindgen(method, structural, js_name = getViewDescriptor)]
+    pub fn get_view_descriptor(this: &XrGpuSubImage) -> XrGpuTextureViewDescriptor;
+
+    /// The `GPUTextureViewDescriptor` dictionary returned by
+    /// [`XrGpuSubImage::get_view_descriptor`]; absent members read as `None`.
+    #[wasm_bindgen(extends = Object)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub type XrGpuTextureViewDescriptor;
+
+    /// `baseArrayLayer`.
+    #[wasm_bindgen(method, structural, getter, js_name = baseArrayLayer)]
+    pub fn base_array_layer(this: &XrGpuTextureViewDescriptor) -> Option<u32>;
+
+    /// `arrayLayerCount`.
+    #[wasm_bindgen(method, structural, getter, js_name = arrayLayerCount)]
+    pub fn array_layer_count(this: &XrGpuTextureViewDescriptor) -> Option<u32>;
+
+    /// `dimension` (`"2d"`, `"2d-array"`).
+    #[wasm_bindgen(method, structural, getter)]
+    pub fn dimension(this: &XrGpuTextureViewDescriptor) -> Option<String>;
+}
+
+/// Reaches the members of `XRSession` that web-sys lacks.
+pub trait SessionExt {
+    /// This session as an [`XrSessionExt`].
+    fn ext(&self) -> &XrSessionExt;
+}
+
+impl SessionExt for XrSession {
+    fn ext(&self) -> &XrSessionExt {
+        self.unchecked_ref()
+    }
+}
+
+/// Reaches the members of `XRFrame` that web-sys lacks.
+pub trait FrameExt {
+    /// This frame as an [`XrFrameExt`].
+    fn ext(&self) -> &XrFrameExt;
+}
+
+impl FrameExt for XrFrame {
+    fn ext(&self) -> &XrFrameExt {
+        self.unchecked_ref()
+    }
+}
+
+impl XrHitTestOptionsInit {
+    /// Options casting from `space` (entity types left at the runtime's default).
+    pub fn new(space: &XrSpace) -> XrHitTestOptionsInit {
+        let init: XrHitTestOptionsInit = Object::new().unchecked_into();
+        init.set_space(space);
+        init
+    }
+}
+
+impl XrTransientInputHitTestOptionsInit {
+    /// Options following transient inputs of `profile` (e.g. `"generic-touchscreen"`).
+    pub fn new(profile: &str) -> XrTransientInputHitTestOptionsInit {
+        let init: XrTransientInputHitTestOptionsInit = Object::new().unchecked_into();
+        init.set_profile(profile);
+        init
+    }
+}
+
+impl XrGpuProjectionLayerInit {
+    /// Init with the required colour format (usually
+    /// [`XrGpuBinding::get_preferred_color_format`]).
+    pub fn new(color_format: &str) -> XrGpuProjectionLayerInit {
+        let init: XrGpuProjectionLayerInit = Object::new().unchecked_into();
+        init.set_color_format(color_format);
+        init
+    }
+}
+
+impl XrSessionExt {
+    /// Whether the session was granted `feature` (e.g. `"hit-test"`, `"anchors"`). Without
+    /// `enabledFeatures` (older browsers) the answer is unknown: `None`.
+    pub fn has_feature(&self, feature: &str) -> Option<bool> {
+        self.enabled_features()
+            .map(|list| list.includes(&JsValue::from_str(feature), 0))
+    }
+}
+
+/// Sets `XRSessionInit.domOverlay = { root }` (web-sys has no setter). Add `"dom-overlay"` to
+/// the optional features as well; the browser shows `root` over the camera view on phones.
+pub fn set_dom_overlay_root(
+    init: &web_sys::XrSessionInit,
+    root: &web_sys::Element,
+) -> Result<(), JsValue> {
+    let overlay = Object::new();
+    Reflect::set(&overlay, &JsValue::from_str("root"), root)?;
+    Reflect::set(init, &JsValue::from_str("domOverlay"), &overlay)?;
+    Ok(())
+}
+
+/// Awaits a promise from one of the calls above and casts its value without an `instanceof`
+/// check (see the module notes).
+pub async fn resolve<T: JsCast>(promise: Promise) -> Result<T, JsValue> {
+    Ok(JsFuture::from(promise).await?.unchecked_into())
+}
+
+/// `session.requestHitTestSource({ space })`, awaited.
+pub async fn request_hit_test_source(
+    session: &XrSession,
+    space: &XrSpace,
+) -> Result<XrHitTestSource, JsValue> {
+    let promise = session
+        .ext()
+        .request_hit_test_source(&XrHitTestOptionsInit::new(space))?;
+    resolve(promise).await
+}
+
+/// This frame's hit results for `source`, nearest first; empty when the frame has none for it
+/// (e.g. the source is newer than the frame) rather than an error, since that is routine.
+pub fn hit_test_results(frame: &XrFrame, source: &XrHitTestSource) -> Vec<XrHitTestResult> {
+    match frame.ext().get_hit_test_results(source) {
+        Ok(list) => list.iter().map(JsCast::unchecked_into).collect(),
+        Err(_) => Vec::new(),
+    }
+}
