@@ -7,6 +7,7 @@ pub mod model;
 pub mod overlay;
 pub mod shaders;
 pub mod telemetry;
+pub mod timing;
 pub mod xr;
 
 #[cfg(target_arch = "wasm32")]

@@ -63,6 +63,18 @@ pub struct Stats {
     pub connection: Option<ConnectionStats>,
     /// Each sensor's latest reading, keyed by sensor id.
     pub readings: std::collections::BTreeMap<String, ReadingStats>,
+    /// Frame timing percentiles since the last `resetTimings()`.
+    pub timings: crate::timing::TimingReport,
+    /// Memory figures.
+    pub memory: MemoryStats,
+}
+
+/// Memory figures for `stats().memory`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryStats {
+    /// Size of the wasm linear memory in bytes (it only grows).
+    pub wasm_bytes: u64,
 }
 
 /// Shared handle to the stats, readable from JS at any time.
@@ -92,6 +104,9 @@ pub struct App {
     /// The 1 s timer that runs the live source's timers (keep-alive, staleness, reconnect)
     /// and keeps draining it while the page is hidden and animation frames stop.
     ticker: Option<(i32, Closure<dyn FnMut()>)>,
+    timings: crate::timing::FrameTimings,
+    /// Render every animation frame (`?continuous=1`, for benchmarks), not only on change.
+    continuous: bool,
 }
 
 /// A resize observer with the closure it calls; dropping it stops the callbacks.
@@ -123,6 +138,8 @@ impl App {
             listeners: Vec::new(),
             live: None,
             ticker: None,
+            timings: Default::default(),
+            continuous: super::dom::query_param("continuous").is_some_and(|v| v == "1" || v == "true"),
         }));
         let weak = Rc::downgrade(&app);
         let frame = Closure::<dyn FnMut(f64)>::new({
@@ -267,7 +284,8 @@ impl App {
     fn frame(&mut self) {
         self.frame_pending = false;
         let perf = web_sys::window().and_then(|w| w.performance());
-        let started = perf.as_ref().map(|p| p.now()).unwrap_or(0.0);
+        let now = || perf.as_ref().map(|p| p.now()).unwrap_or(0.0);
+        let started = now();
 
         let height = self.canvas.client_height().max(1) as f32;
         for event in std::mem::take(&mut self.queue) {
@@ -288,6 +306,12 @@ impl App {
         if let Some(live) = self.live.as_mut() {
             live.pump(js_sys::Date::now());
         }
+        let applied = now();
+        if self.continuous {
+            // Benchmarks measure steady-state frames: keep one frame in flight.
+            self.dirty = true;
+            self.request_frame();
+        }
         if !self.dirty || self.bounds.is_none() {
             return;
         }
@@ -295,12 +319,20 @@ impl App {
         self.sync_canvas_size();
         let aspect = self.aspect();
         let matrices = self.camera.matrices(aspect);
+        let overlay_built = now();
         let Some(renderer) = self.renderer.as_mut() else {
             return;
         };
         let result = renderer.render(&matrices);
         let gpu_error = renderer.take_gpu_error();
-        let ended = perf.as_ref().map(|p| p.now()).unwrap_or(0.0);
+        let ended = now();
+        self.timings.record(
+            started,
+            applied - started,
+            overlay_built - applied,
+            ended - overlay_built,
+            ended - started,
+        );
         let mut s = self.stats.borrow_mut();
         match result {
             Ok(frame) => {
@@ -323,6 +355,16 @@ impl App {
             self.status.error(&msg);
             s.last_error = Some(msg);
         }
+    }
+
+    /// Frame timing percentiles since the last reset.
+    pub fn timing_report(&self) -> crate::timing::TimingReport {
+        self.timings.report()
+    }
+
+    /// Starts a new timing window (benchmarks call it after warm-up).
+    pub fn reset_timings(&mut self) {
+        self.timings = crate::timing::FrameTimings::default();
     }
 
     /// Keeps the drawing buffer at CSS size × devicePixelRatio.

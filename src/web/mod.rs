@@ -55,6 +55,18 @@ pub fn start() {
     });
 }
 
+/// Runs `f` on the app when it exists and is not busy.
+fn with_app(f: impl FnOnce(&App)) {
+    APP.with(|slot| {
+        if let Ok(slot) = slot.try_borrow()
+            && let Some(app) = slot.as_ref()
+            && let Ok(a) = app.try_borrow()
+        {
+            f(&a);
+        }
+    });
+}
+
 /// `window.twinlens = { stats() }`: the test and operations hook documented in README.
 fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
     let window = web_sys::window().ok_or("no window")?;
@@ -64,18 +76,28 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
         let serializer = serde_wasm_bindgen::Serializer::json_compatible();
         let mut stats = shared.borrow().clone();
         // Readings are computed on request: a page with 10,000 sensors pays only when asked.
-        let live = APP.with(|slot| {
-            let app = slot.try_borrow().ok()?.clone()?;
-            let a = app.try_borrow().ok()?;
-            a.live_stats()
+        with_app(|a| {
+            stats.timings = a.timing_report();
+            if let Some((connection, readings)) = a.live_stats() {
+                stats.connection = Some(connection);
+                stats.readings = readings;
+            }
         });
-        if let Some((connection, readings)) = live {
-            stats.connection = Some(connection);
-            stats.readings = readings;
-        }
+        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        stats.memory.wasm_bytes = memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64;
         stats.serialize(&serializer).unwrap_or(JsValue::NULL)
     });
     js_sys::Reflect::set(&api, &"stats".into(), &stats_fn.into_js_value())?;
+    let reset = Closure::<dyn Fn()>::new(|| {
+        APP.with(|slot| {
+            if let Some(app) = slot.borrow().as_ref()
+                && let Ok(mut a) = app.try_borrow_mut()
+            {
+                a.reset_timings();
+            }
+        })
+    });
+    js_sys::Reflect::set(&api, &"resetTimings".into(), &reset.into_js_value())?;
     js_sys::Reflect::set(&api, &"version".into(), &env!("CARGO_PKG_VERSION").into())?;
     js_sys::Reflect::set(&window, &"twinlens".into(), &api)?;
     Ok(())

@@ -161,8 +161,10 @@ extern "C" {
     /// `XRHitTestResult.getPose(baseSpace)`: the hit in `base_space`; its +Y axis is the
     /// surface normal. Throws outside the frame's callback.
     #[wasm_bindgen(method, structural, catch, js_name = getPose)]
-    pub fn get_pose(this: &XrHitTestResult, base_space: &XrSpace)
-    -> Result<Option<XrPose>, JsValue>;
+    pub fn get_pose(
+        this: &XrHitTestResult,
+        base_space: &XrSpace,
+    ) -> Result<Option<XrPose>, JsValue>;
 
     /// `XRHitTestResult.createAnchor()`: resolves to an [`XrAnchor`] at the hit (in a later
     /// frame); needs the `anchors` feature.
