@@ -7,7 +7,9 @@
 //! - [`format`]: value and age text.
 //! - [`color`]: the tint a sensor puts on its node's meshes.
 //! - [`layout`]: screen-space label placement and decluttering, per view.
+//! - [`build`]: from the manifest, model and sensor store to each label's anchor and content.
 
+pub mod build;
 pub mod color;
 pub mod format;
 pub mod layout;

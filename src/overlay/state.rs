@@ -57,6 +57,13 @@ pub struct Classified {
     pub band: Band,
 }
 
+impl Default for Classified {
+    /// Nothing received yet.
+    fn default() -> Self {
+        Classified { state: SensorState::NoData, band: Band::Normal }
+    }
+}
+
 /// Icon shapes, one per state, so a state reads without colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Icon {

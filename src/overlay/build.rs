@@ -1,0 +1,287 @@
+//! From the twin's data to what the overlay shows: for each bound sensor, the point on its part
+//! where the label belongs, and the label's text, state, trend line and part tint, from the
+//! sensor store. Pure data: the renderer draws it, the page reads it.
+
+use glam::{Mat4, Vec3};
+
+use crate::manifest::{Manifest, Sensor};
+use crate::model::{Aabb, TwinModel};
+use crate::overlay::color::{Tint, node_tint};
+use crate::overlay::format::{format_age, format_value};
+use crate::overlay::state::{Age, Classified, SensorState, StateStyle, classify};
+use crate::telemetry::store::{Freshness, SensorStore};
+
+/// Trend points drawn per label; longer histories are sampled down to this.
+pub const SPARKLINE_POINTS: usize = 60;
+
+/// Where a sensor's label sits in the twin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SensorAnchor {
+    /// Index of the sensor in the manifest.
+    pub sensor: usize,
+    /// Index of the node it is bound to.
+    pub node: usize,
+    /// Top centre of the node's geometry (with its children), twin space: the leader line's end.
+    pub anchor: Vec3,
+    /// Where the label's centre goes: the anchor plus the sensor's label offset.
+    pub position: Vec3,
+}
+
+/// Anchors of every sensor whose node exists, in manifest order. Computed once per model.
+pub fn sensor_anchors(manifest: &Manifest, model: &TwinModel, placement: Mat4) -> Vec<SensorAnchor> {
+    manifest
+        .sensors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let node = model.node_by_name(&s.node)?;
+            let anchor = match subtree_bounds(model, node, placement) {
+                Some(b) => Vec3::new((b.min.x + b.max.x) * 0.5, b.max.y, (b.min.z + b.max.z) * 0.5),
+                // A node without geometry (a group or an empty) labels its origin.
+                None => placement.transform_point3(model.nodes[node].world.w_axis.truncate()),
+            };
+            Some(SensorAnchor { sensor: i, node, anchor, position: s.display.label_position(anchor) })
+        })
+        .collect()
+}
+
+/// World bounds of a node's meshes and its descendants' meshes.
+fn subtree_bounds(model: &TwinModel, root: usize, placement: Mat4) -> Option<Aabb> {
+    let mut min = Vec3::splat(f32::INFINITY);
+    let mut max = Vec3::splat(f32::NEG_INFINITY);
+    let mut stack = vec![root];
+    let mut seen = vec![false; model.nodes.len()];
+    while let Some(i) = stack.pop() {
+        let Some(node) = model.nodes.get(i) else { continue };
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        stack.extend(node.children.iter().copied());
+        let Some(mesh) = node.mesh.and_then(|m| model.meshes.get(m)) else { continue };
+        let m = placement * node.world;
+        for v in mesh.primitives.iter().flat_map(|p| &p.vertices) {
+            let w = m.transform_point3(Vec3::from(v.position));
+            min = min.min(w);
+            max = max.max(w);
+        }
+    }
+    (min.x <= max.x).then_some(Aabb { min, max })
+}
+
+/// Everything a sensor's label shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SensorLabel {
+    /// Index of the sensor in the manifest.
+    pub sensor: usize,
+    /// State and band of the reading.
+    pub classified: Classified,
+    /// Display name.
+    pub title: String,
+    /// Value with unit ("71.2 °C"), or "no data".
+    pub value: String,
+    /// Freshness when not live ("stale · 12 s", "stale (was alarm) · 2 min").
+    pub detail: Option<String>,
+    /// Recent history, oldest first, scaled to 0..1 over the display range (or the trend's own
+    /// min..max when the sensor has no range); empty without numeric history.
+    pub sparkline: Vec<f32>,
+    /// The tint this sensor puts on its part.
+    pub tint: Option<Tint>,
+}
+
+impl SensorLabel {
+    /// The style of the label's state (colour, icon, pulse).
+    pub fn style(&self) -> StateStyle {
+        self.classified.state.style()
+    }
+}
+
+/// Fills `out` with sensor `index`'s label as of `now_ms`, reusing its allocations.
+pub fn sensor_label(index: usize, sensor: &Sensor, store: &SensorStore, now_ms: f64, out: &mut SensorLabel) {
+    let latest = store.latest(index);
+    let freshness = store.freshness(index, now_ms);
+    let age = match freshness {
+        Freshness::Live => Age::Live,
+        Freshness::Stale { .. } => Age::Stale,
+        Freshness::NoData => Age::NoData,
+    };
+    let value = latest.map(|s| &s.value);
+    let classified = classify(value, age, sensor);
+    out.sensor = index;
+    out.classified = classified;
+    out.title.clear();
+    out.title.push_str(&sensor.name);
+    out.value = match value {
+        Some(v) => {
+            let unit = latest.and_then(|s| s.unit.as_deref()).or(sensor.unit.as_deref());
+            format_value(v, unit, sensor.display.precision, sensor.range)
+        }
+        None => "no data".to_owned(),
+    };
+    out.detail = match freshness {
+        Freshness::Stale { age_ms } => Some(format!("{} · {}", classified.status_text(), format_age(age_ms))),
+        Freshness::NoData => Some(classified.status_text().to_owned()),
+        Freshness::Live => None,
+    };
+    sparkline(store, index, sensor.range, &mut out.sparkline);
+    out.tint = node_tint(classified, value, sensor.range, &sensor.display);
+}
+
+/// Samples the history down to [`SPARKLINE_POINTS`] and scales it to 0..1.
+fn sparkline(store: &SensorStore, index: usize, range: Option<[f64; 2]>, out: &mut Vec<f32>) {
+    out.clear();
+    let Some(history) = store.history_buffer(index) else { return };
+    let n = history.len();
+    if n < 2 {
+        return;
+    }
+    let (lo, hi) = match range {
+        Some([lo, hi]) if hi > lo => (lo, hi),
+        _ => match history.min_max() {
+            Some((lo, hi)) if hi > lo => (lo, hi),
+            Some((lo, _)) => (lo - 1.0, lo + 1.0),
+            None => return,
+        },
+    };
+    let step = (n as f64 / SPARKLINE_POINTS as f64).max(1.0);
+    let mut next = 0.0;
+    for (i, (_, v)) in history.iter().enumerate() {
+        if i as f64 + 1e-9 >= next || i + 1 == n {
+            out.push((((v - lo) / (hi - lo)).clamp(0.0, 1.0)) as f32);
+            next += step;
+        }
+    }
+}
+
+/// True when `label` needs attention before others (used to order details, not layout).
+pub fn is_alerting(label: &SensorLabel) -> bool {
+    matches!(label.classified.state, SensorState::Alarm | SensorState::Warning)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+    use crate::model::{Mesh, Node, Primitive, Vertex};
+    use crate::telemetry::{Quality, Sample, Value};
+
+    fn manifest() -> Manifest {
+        Manifest::parse(
+            r#"{ "name": "T", "model": { "url": "m.glb" },
+                  "history": { "windowSeconds": 600, "resolutionSeconds": 1 },
+                  "sensors": [
+                    { "id": "t", "name": "Temperature", "node": "Motor", "unit": "°C", "range": [0, 100],
+                      "warning": { "above": 80 }, "alarm": { "above": 90 }, "maxAgeSeconds": 10 },
+                    { "id": "g", "name": "Ghost", "node": "Missing" },
+                    { "id": "e", "name": "Empty", "node": "Group", "display": { "labelOffset": [0, 1, 0] } }
+                  ] }"#
+                .as_bytes(),
+            "t.json",
+        )
+        .expect("valid test manifest")
+    }
+
+    fn vertex(p: [f32; 3]) -> Vertex {
+        Vertex { position: p, normal: [0.0, 1.0, 0.0], uv: [0.0; 2], color: [1.0; 4] }
+    }
+
+    /// A `Motor` node at x = 2 with a child box on top, and an empty `Group` at z = 5.
+    fn model() -> TwinModel {
+        let cube = |y0: f32, y1: f32| Mesh {
+            name: None,
+            primitives: vec![Primitive {
+                vertices: vec![vertex([-0.5, y0, -0.5]), vertex([0.5, y1, 0.5]), vertex([0.5, y0, -0.5])],
+                indices: vec![0, 1, 2],
+                material: 0,
+            }],
+        };
+        let node = |name: &str, parent, children, world: Mat4, mesh| Node {
+            name: Some(name.into()),
+            parent,
+            children,
+            local: world,
+            world,
+            mesh,
+        };
+        TwinModel {
+            source_name: "m.glb".into(),
+            nodes: vec![
+                node("Motor", None, vec![1], Mat4::from_translation(Vec3::new(2.0, 0.0, 0.0)), Some(0)),
+                node("Fan", Some(0), vec![], Mat4::from_translation(Vec3::new(2.0, 1.0, 0.0)), Some(1)),
+                node("Group", None, vec![], Mat4::from_translation(Vec3::new(0.0, 0.0, 5.0)), None),
+            ],
+            roots: vec![0, 2],
+            meshes: vec![cube(0.0, 1.0), cube(0.0, 0.5)],
+            materials: vec![Default::default()],
+            textures: vec![],
+        }
+    }
+
+    fn sample(value: f64, at: f64) -> Sample {
+        Sample { sensor: 0, value: Value::Number(value), unit: None, source_ms: Some(at), received_ms: at, quality: Quality::Good }
+    }
+
+    #[test]
+    fn anchors_sit_on_top_of_the_part_and_its_children() {
+        let anchors = sensor_anchors(&manifest(), &model(), Mat4::IDENTITY);
+        assert_eq!(anchors.len(), 2, "the sensor on a missing node has no anchor");
+        let motor = anchors[0];
+        assert_eq!((motor.sensor, motor.node), (0, 0));
+        assert!((motor.anchor - Vec3::new(2.0, 1.5, 0.0)).length() < 1e-5, "{}", motor.anchor);
+        assert!((motor.position - (motor.anchor + Vec3::new(0.0, 0.15, 0.0))).length() < 1e-5);
+        let group = anchors[1];
+        assert_eq!(group.anchor, Vec3::new(0.0, 0.0, 5.0), "a node without geometry labels its origin");
+        assert_eq!(group.position, Vec3::new(0.0, 1.0, 5.0));
+    }
+
+    #[test]
+    fn placement_moves_anchors() {
+        let anchors = sensor_anchors(&manifest(), &model(), Mat4::from_translation(Vec3::X * 10.0));
+        assert!((anchors[0].anchor.x - 12.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn labels_follow_the_reading_through_live_alarm_and_stale() {
+        let m = manifest();
+        let mut store = SensorStore::new(&m);
+        let mut label = SensorLabel::default();
+        sensor_label(0, &m.sensors[0], &store, 0.0, &mut label);
+        assert_eq!(label.classified.state, SensorState::NoData);
+        assert_eq!(label.value, "no data");
+        assert!(label.detail.is_some(), "no data is spelled out");
+        assert!(label.sparkline.is_empty());
+
+        for i in 0..30 {
+            store.apply(sample(40.0 + i as f64, 1_000_000.0 + i as f64 * 1000.0));
+        }
+        store.apply(sample(95.0, 1_031_000.0));
+        sensor_label(0, &m.sensors[0], &store, 1_031_500.0, &mut label);
+        assert_eq!(label.classified.state, SensorState::Alarm);
+        assert!(label.value.starts_with("95") && label.value.ends_with("°C"), "{}", label.value);
+        assert_eq!(label.detail, None, "a live reading shows no age");
+        assert!(label.tint.is_some(), "an alarm colours its part");
+        assert!(is_alerting(&label));
+        assert!(label.sparkline.len() >= 2 && label.sparkline.len() <= SPARKLINE_POINTS);
+        assert!(label.sparkline.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!((label.sparkline.last().copied().unwrap_or_default() - 0.95).abs() < 1e-3);
+
+        // 12 s later with a 10 s maximum age: stale, value kept, the age shown, never live-looking.
+        sensor_label(0, &m.sensors[0], &store, 1_043_500.0, &mut label);
+        assert_eq!(label.classified.state, SensorState::Stale);
+        assert!(label.value.starts_with("95"));
+        let detail = label.detail.clone().unwrap_or_default();
+        assert!(detail.contains("12 s"), "{detail}");
+    }
+
+    #[test]
+    fn long_histories_are_sampled_down_to_the_sparkline_size() {
+        let m = manifest();
+        let mut store = SensorStore::new(&m);
+        for i in 0..600 {
+            store.apply(sample((i % 100) as f64, 1_000_000.0 + i as f64 * 1000.0));
+        }
+        let mut label = SensorLabel::default();
+        sensor_label(0, &m.sensors[0], &store, 1_600_000.0, &mut label);
+        assert!(label.sparkline.len() <= SPARKLINE_POINTS + 1, "{}", label.sparkline.len());
+        assert!(label.sparkline.len() >= SPARKLINE_POINTS - 1, "{}", label.sparkline.len());
+    }
+}
