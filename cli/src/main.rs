@@ -1,7 +1,9 @@
 //! `twinlens`: the native companion of the web app. Validates twin files with the same code the
 //! browser runs, regenerates the demo twin, and serves the built app.
 
+mod bench_plant;
 mod demo;
+mod font;
 mod serve;
 mod sim;
 mod validate;
@@ -34,9 +36,40 @@ enum Command {
         #[arg(default_value = "www/demo/pump-skid.glb")]
         out: PathBuf,
     },
+    /// Write the benchmark suite's scaled plant: plant.glb, plant.twin.json (its sensors, no
+    /// live source) and plant-10k.twin.json (more sensors, fed by bench/feed.mjs at --feed-url).
+    GenBenchPlant {
+        /// Folder to write into (created if missing).
+        #[arg(long, default_value = "bench/generated")]
+        out_dir: PathBuf,
+        /// Units (mesh nodes) in the plant.
+        #[arg(long, default_value_t = 1000)]
+        nodes: usize,
+        /// Triangles in all, about.
+        #[arg(long, default_value_t = 1_000_000)]
+        triangles: usize,
+        /// Sensors in plant.twin.json.
+        #[arg(long, default_value_t = 2000)]
+        sensors: usize,
+        /// Sensors in plant-10k.twin.json.
+        #[arg(long, default_value_t = 10_000)]
+        live_sensors: usize,
+        /// WebSocket URL of the feed in plant-10k.twin.json.
+        #[arg(long, default_value = "ws://127.0.0.1:9901/")]
+        feed_url: String,
+    },
     /// Serve the built app over HTTP(S), with a simulated pump skid streaming live readings over
     /// a WebSocket at /ws/sim.
     Serve(serve::ServeArgs),
+    /// Rasterise the label font into the signed-distance-field atlas the web app embeds.
+    GenFont {
+        /// TrueType font to rasterise.
+        #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
+        ttf: PathBuf,
+        /// Output file.
+        #[arg(long, default_value = "src/overlay/font.sdf")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +88,32 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::GenBenchPlant { out_dir, nodes, triangles, sensors, live_sensors, feed_url } => {
+            let (glb, manifest) = bench_plant::build_plant(nodes, triangles, sensors);
+            let (_, live) = bench_plant::build_plant(nodes, 0, live_sensors);
+            let live = bench_plant::with_live_source(&live, &feed_url);
+            let files = [
+                ("plant.glb", glb),
+                ("plant.twin.json", manifest.into_bytes()),
+                ("plant-10k.twin.json", live.into_bytes()),
+            ];
+            let written = std::fs::create_dir_all(&out_dir).and_then(|()| {
+                files.iter().try_for_each(|(name, bytes)| std::fs::write(out_dir.join(name), bytes))
+            });
+            match written {
+                Ok(()) => {
+                    for (name, bytes) in &files {
+                        println!("wrote {} ({} bytes)", out_dir.join(name).display(), bytes.len());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: cannot write into {}: {e}", out_dir.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(args) => serve::run(&args),
+        Command::GenFont { ttf, out } => font::run(&ttf, &out),
     }
 }

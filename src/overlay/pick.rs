@@ -34,11 +34,9 @@ pub fn pick_label(placed: &[Placed], order: &[u32], px: [f32; 2]) -> Option<usiz
         if !p.visible {
             return false;
         }
-        let half = if p.as_marker {
-            [MARKER_SIZE_PX * 0.5; 2]
-        } else {
-            [p.size_px[0] * p.scale * 0.5, p.size_px[1] * p.scale * 0.5]
-        };
+        // `size_px` is already scaled (or the marker size); a tiny target still gets a
+        // finger-sized hit area.
+        let half = [p.size_px[0].max(MARKER_SIZE_PX) * 0.5, p.size_px[1].max(MARKER_SIZE_PX) * 0.5];
         (px[0] - p.screen_pos[0]).abs() <= half[0] && (px[1] - p.screen_pos[1]).abs() <= half[1]
     })
 }
@@ -187,7 +185,7 @@ mod tests {
             anchor_px: None,
             scale: 1.0,
             as_marker: marker,
-            size_px: [200.0, 60.0],
+            size_px: if marker { [MARKER_SIZE_PX; 2] } else { [200.0, 60.0] },
             depth: 0.5,
             distance: 2.0,
         };
