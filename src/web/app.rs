@@ -13,6 +13,11 @@ use web_sys::{HtmlCanvasElement, KeyboardEvent, PointerEvent, WheelEvent};
 
 use super::dom::{Listener, StatusLine};
 use super::live::{ConnectionStats, LiveSource, ReadingStats};
+use crate::overlay::build::{SensorAnchor, SensorLabel, sensor_anchors, sensor_label};
+use crate::overlay::layout::LabelInput;
+use crate::overlay::scene::{OverlayFrame, OverlayLabel};
+use crate::telemetry::store::SensorStore;
+use super::xr::{XrController, XrStats};
 use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, ViewInput, ViewKey};
 use crate::model::Aabb;
 use crate::render::Renderer;
@@ -67,6 +72,8 @@ pub struct Stats {
     pub timings: crate::timing::TimingReport,
     /// Memory figures.
     pub memory: MemoryStats,
+    /// WebXR: support, the running session and its figures (see `web::xr`).
+    pub xr: Option<XrStats>,
 }
 
 /// Memory figures for `stats().memory`.
@@ -107,6 +114,22 @@ pub struct App {
     timings: crate::timing::FrameTimings,
     /// Render every animation frame (`?continuous=1`, for benchmarks), not only on change.
     continuous: bool,
+    /// WebXR: entry buttons, HUD and the running session (which borrows `renderer`).
+    xr: Option<XrController>,
+    twin: Option<TwinOverlay>,
+}
+
+/// The sensors drawn over the model: where each label sits and what it showed last.
+struct TwinOverlay {
+    sensors: Vec<crate::manifest::Sensor>,
+    anchors: Vec<SensorAnchor>,
+    labels: Vec<SensorLabel>,
+    frame: OverlayFrame,
+    tints: Vec<(usize, Option<crate::overlay::color::Tint>)>,
+    last_build_ms: f64,
+    last_updates: u64,
+    /// Stands in for the store when the manifest has no live source: every sensor "no data".
+    no_data: SensorStore,
 }
 
 /// A resize observer with the closure it calls; dropping it stops the callbacks.
@@ -140,6 +163,8 @@ impl App {
             ticker: None,
             timings: Default::default(),
             continuous: super::dom::query_param("continuous").is_some_and(|v| v == "1" || v == "true"),
+            xr: None,
+            twin: None,
         }));
         let weak = Rc::downgrade(&app);
         let frame = Closure::<dyn FnMut(f64)>::new({
@@ -157,6 +182,7 @@ impl App {
             let mut a = app.borrow_mut();
             a.listeners = listeners;
             a.resize_observer = Some(observer);
+            a.xr = Some(XrController::new(weak.clone(), a.stats.clone()));
         }
         Ok(app)
     }
@@ -225,11 +251,82 @@ impl App {
         renderer.set_model(model, placement);
         let warnings = renderer.model_warnings().to_vec();
         a.bounds = model.bounds().map(|b| b.transformed(placement));
+        if let Some(xr) = a.xr.as_mut() {
+            xr.set_twin(model, placement);
+        }
         a.frame_camera();
         a.stats.borrow_mut().nodes = model.nodes.len();
         a.dirty = true;
         a.request_frame();
         warnings
+    }
+
+    /// Binds the manifest's sensors to the model's parts for the overlay.
+    pub fn set_twin(app: &SharedApp, manifest: &crate::manifest::Manifest, model: &crate::model::TwinModel, placement: Mat4) {
+        let mut a = app.borrow_mut();
+        let anchors = sensor_anchors(manifest, model, placement);
+        a.twin = Some(TwinOverlay {
+            sensors: manifest.sensors.clone(),
+            labels: vec![SensorLabel::default(); anchors.len()],
+            anchors,
+            frame: OverlayFrame::new(),
+            tints: Vec::new(),
+            last_build_ms: f64::NEG_INFINITY,
+            last_updates: 0,
+            no_data: SensorStore::new(manifest),
+        });
+        a.dirty = true;
+        a.request_frame();
+    }
+
+    /// Rebuilds the labels and part tints from the sensor store when readings changed or a
+    /// second passed (ages and staleness move with time). Returns whether anything visible
+    /// changed.
+    fn update_overlay(&mut self, now_ms: f64) -> bool {
+        let Some(twin) = self.twin.as_mut() else { return false };
+        let changed = self.live.as_ref().map_or(0, |l| l.store().counters().updates);
+        if changed == twin.last_updates && now_ms - twin.last_build_ms < 1000.0 {
+            return false;
+        }
+        twin.last_updates = changed;
+        twin.last_build_ms = now_ms;
+        let store = self.live.as_ref().map_or(&twin.no_data, |l| l.store());
+        let mut frame = std::mem::take(&mut twin.frame);
+        let previous = frame.clone();
+        frame.clear();
+        let mut tints = Vec::with_capacity(twin.anchors.len());
+        for (anchor, label) in twin.anchors.iter().zip(twin.labels.iter_mut()) {
+            let Some(sensor) = twin.sensors.get(anchor.sensor) else { continue };
+            sensor_label(anchor.sensor, sensor, store, now_ms, label);
+            frame.push(OverlayLabel {
+                input: LabelInput {
+                    position: anchor.position,
+                    anchor: anchor.anchor,
+                    priority: sensor.display.priority,
+                    state: label.classified.state,
+                    size_px: [0.0, 0.0],
+                },
+                name: &label.title,
+                value: &label.value,
+                age: label.detail.as_deref(),
+                style: label.style(),
+                sparkline: &label.sparkline,
+            });
+            tints.push((anchor.node, label.tint));
+        }
+        let frame_changed = frame != previous;
+        let tints_changed = tints != twin.tints;
+        if let Some(r) = self.renderer.as_mut() {
+            if frame_changed {
+                r.set_overlay(&frame);
+            }
+            if tints_changed {
+                r.set_node_tints(&tints);
+            }
+        }
+        twin.frame = frame;
+        twin.tints = tints;
+        frame_changed || tints_changed
     }
 
     fn frame_camera(&mut self) {
@@ -283,6 +380,16 @@ impl App {
 
     fn frame(&mut self) {
         self.frame_pending = false;
+        if self.xr.as_ref().is_some_and(XrController::suspends_inline) {
+            // An XR session draws now: input meant for the inline view is dropped, live data
+            // keeps flowing, and the camera stays as it was for when the session ends.
+            self.queue.clear();
+            if let Some(live) = self.live.as_mut() {
+                live.pump(js_sys::Date::now());
+            }
+            self.update_overlay(js_sys::Date::now());
+            return;
+        }
         let perf = web_sys::window().and_then(|w| w.performance());
         let now = || perf.as_ref().map(|p| p.now()).unwrap_or(0.0);
         let started = now();
@@ -307,7 +414,13 @@ impl App {
             live.pump(js_sys::Date::now());
         }
         let applied = now();
-        if self.continuous {
+        if self.update_overlay(js_sys::Date::now()) {
+            self.dirty = true;
+        }
+        let overlay_built = now();
+        if self.continuous || self.renderer.as_ref().is_some_and(Renderer::overlay_animating) {
+            // Benchmarks measure steady-state frames, and a pulsing alarm animates: keep one
+            // frame in flight.
             // Benchmarks measure steady-state frames: keep one frame in flight.
             self.dirty = true;
             self.request_frame();
@@ -319,7 +432,6 @@ impl App {
         self.sync_canvas_size();
         let aspect = self.aspect();
         let matrices = self.camera.matrices(aspect);
-        let overlay_built = now();
         let Some(renderer) = self.renderer.as_mut() else {
             return;
         };
@@ -355,6 +467,30 @@ impl App {
             self.status.error(&msg);
             s.last_error = Some(msg);
         }
+    }
+
+    /// The XR controller (absent only while the app is being built).
+    pub(super) fn xr_controller(&mut self) -> Option<&mut XrController> {
+        self.xr.as_mut()
+    }
+
+    /// `stats().xr`.
+    pub fn xr_stats(&self) -> Option<XrStats> {
+        self.xr.as_ref().map(|x| x.stats(self.renderer.as_ref()))
+    }
+
+    /// Lends the renderer and its canvas to an XR session; the inline view pauses until
+    /// [`Self::return_renderer_from_xr`].
+    pub(super) fn take_renderer_for_xr(&mut self) -> Option<(Renderer, HtmlCanvasElement)> {
+        self.renderer.take().map(|r| (r, self.canvas.clone()))
+    }
+
+    /// Takes the renderer back after an XR session and redraws the inline view with the camera
+    /// it had before (the canvas size is synced first, as the session may have resized it).
+    pub(super) fn return_renderer_from_xr(&mut self, renderer: Renderer) {
+        self.renderer = Some(renderer);
+        self.dirty = true;
+        self.request_frame();
     }
 
     /// Frame timing percentiles since the last reset.

@@ -364,6 +364,11 @@ impl LiveSource {
         self.socket = Some(Socket { ws, _callbacks: callbacks });
     }
 
+    /// The sensor store the connection fills.
+    pub fn store(&self) -> &SensorStore {
+        &self.store
+    }
+
     /// Connection figures for `stats()`.
     pub fn connection_stats(&self) -> ConnectionStats {
         let mut s = self.stats.clone();

@@ -5,6 +5,9 @@ mod app;
 mod dom;
 mod fetch;
 mod live;
+mod xr;
+mod xr_ffi;
+mod xr_hud;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -82,6 +85,7 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
                 stats.connection = Some(connection);
                 stats.readings = readings;
             }
+            stats.xr = a.xr_stats();
         });
         let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
         stats.memory.wasm_bytes = memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64;
@@ -99,6 +103,7 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
     });
     js_sys::Reflect::set(&api, &"resetTimings".into(), &reset.into_js_value())?;
     js_sys::Reflect::set(&api, &"version".into(), &env!("CARGO_PKG_VERSION").into())?;
+    xr::install_api(&api)?;
     js_sys::Reflect::set(&window, &"twinlens".into(), &api)?;
     Ok(())
 }
@@ -207,6 +212,27 @@ async fn load_twin(
         .map(|m| m.model.placement())
         .unwrap_or(Mat4::IDENTITY);
     let warnings = App::show_model(app, &model, placement);
+    if let Some(m) = &manifest {
+        App::set_twin(app, m, &model, placement);
+    }
+    let sensors = manifest
+        .as_ref()
+        .map(|m| {
+            m.sensors
+                .iter()
+                .map(|s| xr::XrSensor {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    unit: s.unit.clone(),
+                    node: model.node_by_name(&s.node),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let twin_name = manifest.as_ref().map_or(model_url.as_str(), |m| m.name.as_str());
+    if let Some(xr) = app.borrow_mut().xr_controller() {
+        xr.set_twin_info(twin_name, sensors);
+    }
     let binding_problems = manifest
         .as_ref()
         .map(|m| m.check_against(&model))
