@@ -1,10 +1,11 @@
 // Lit mesh shader for the twin model.
 //
-// Base colour = material factor × base colour texture × vertex colour. Lighting is deliberately
-// simple (no image-based lighting, no shadows): a sky/ground hemisphere ambient plus one
-// directional key light with Lambert diffuse and a Blinn-Phong highlight whose strength and
-// shininess follow the glTF metallic/roughness factors. The output is linear colour; the render
-// target is an sRGB view on both backends, so the hardware encodes it.
+// Base colour = material factor × base colour texture × vertex colour, then the node's sensor
+// tint (blend or replace). Lighting is deliberately simple (no image-based lighting, no
+// shadows): a sky/ground hemisphere ambient plus one directional key light with Lambert diffuse
+// and a Blinn-Phong highlight whose strength and shininess follow the glTF metallic/roughness
+// factors. The output is linear colour; the render target is an sRGB view on both backends, so
+// the hardware encodes it.
 //
 // Layouts mirror `src/render/uniforms.rs`; `tests/shaders.rs` checks struct sizes and offsets.
 // Only uniform buffers are used (WebGL2 has no storage buffers).
@@ -29,6 +30,13 @@ struct NodeUniform {
     model: mat4x4<f32>,
     // Inverse-transpose of `model` (computed on the CPU), as a mat4 to avoid mat3 padding rules.
     normal: mat4x4<f32>,
+    // Sensor tint: rgb linear colour; a unused.
+    tint_color: vec4<f32>,
+    // 0 none, 1 blend toward tint_color by tint_strength, 2 replace.
+    tint_mode: u32,
+    tint_strength: f32,
+    _pad0: f32,
+    _pad1: f32,
 }
 
 struct MaterialUniform {
@@ -62,6 +70,21 @@ struct VertexOut {
     @location(3) color: vec4<f32>,
 }
 
+// The material colour under the node's sensor tint (as `overlay::color::blend` on the CPU).
+fn apply_tint(base: vec3<f32>) -> vec3<f32> {
+    switch u_node.tint_mode {
+        case 1u: {
+            return mix(base, u_node.tint_color.rgb, clamp(u_node.tint_strength, 0.0, 1.0));
+        }
+        case 2u: {
+            return u_node.tint_color.rgb;
+        }
+        default: {
+            return base;
+        }
+    }
+}
+
 @vertex
 fn vs_main(v: VertexIn) -> VertexOut {
     let world = u_node.model * vec4<f32>(v.position, 1.0);
@@ -78,7 +101,10 @@ fn vs_main(v: VertexIn) -> VertexOut {
 fn fs_main(in: VertexOut, @builtin(front_facing) front: bool) -> @location(0) vec4<f32> {
     // Sample first, in uniform control flow (required for implicit derivatives).
     let tex = textureSample(t_base_color, s_base_color, in.uv);
-    let base = u_material.base_color * tex * in.color;
+    let material = u_material.base_color * tex * in.color;
+    // A sensor's tint replaces or shifts the albedo before lighting, so tinted parts keep
+    // their shading and still read as 3D.
+    let base = vec4<f32>(apply_tint(material.rgb), material.a);
 
     // Degenerate normals (zero-area or collapsed by a zero scale) must not produce NaN.
     let n_len = length(in.world_normal);

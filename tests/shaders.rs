@@ -12,7 +12,7 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 #[path = "../src/render/uniforms.rs"]
 mod uniforms;
 
-use uniforms::{MaterialUniform, NodeUniform, ViewUniform};
+use uniforms::{MaterialUniform, NodeUniform, OverlayUniform, ViewUniform};
 
 fn parse(name: &str, source: &str) -> naga::Module {
     naga::front::wgsl::parse_str(source).unwrap_or_else(|e| {
@@ -99,10 +99,19 @@ fn mesh_uniform_layouts_match_the_rust_structs() {
     assert_layout(
         &module,
         "NodeUniform",
-        128,
+        160,
         size_of::<NodeUniform>(),
-        &[("model", offset_of!(NodeUniform, model)), ("normal", offset_of!(NodeUniform, normal))],
+        &[
+            ("model", offset_of!(NodeUniform, model)),
+            ("normal", offset_of!(NodeUniform, normal)),
+            ("tint_color", offset_of!(NodeUniform, tint_color)),
+            ("tint_mode", offset_of!(NodeUniform, tint_mode)),
+            ("tint_strength", offset_of!(NodeUniform, tint_strength)),
+        ],
     );
+    // Recolouring rewrites exactly the tint fields.
+    assert_eq!(uniforms::NODE_TINT_BYTES.start, offset_of!(NodeUniform, tint_color));
+    assert_eq!(uniforms::NODE_TINT_BYTES.end, size_of::<NodeUniform>());
     assert_layout(
         &module,
         "MaterialUniform",
@@ -175,4 +184,116 @@ fn node_uniform_normal_matrix_is_the_inverse_transpose() {
     // A collapsed axis has no inverse; the result must stay finite.
     let flat = NodeUniform::new(Mat4::from_scale(Vec3::new(1.0, 0.0, 1.0)));
     assert!(flat.normal.iter().flatten().all(|v| v.is_finite()));
+}
+
+#[test]
+fn node_tint_is_sanitised_like_the_cpu_blend() {
+    use glam::Mat4;
+    let mut u = NodeUniform::new(Mat4::IDENTITY);
+    assert_eq!((u.tint_mode, u.tint_strength), (uniforms::TINT_NONE, 0.0));
+    u.set_tint(uniforms::TINT_BLEND, [2.0, 0.5, f32::NAN], 0.55);
+    assert_eq!(u.tint_color, [1.0, 0.5, 0.0, 0.0]);
+    assert_eq!(u.tint_strength, 0.55);
+    u.set_tint(uniforms::TINT_BLEND, [0.0; 3], f32::NAN);
+    assert_eq!(u.tint_strength, 0.0, "NaN strength leaves the material, as blend() does");
+    u.set_tint(uniforms::TINT_REPLACE, [0.2; 3], 0.1);
+    assert_eq!((u.tint_mode, u.tint_strength), (uniforms::TINT_REPLACE, 1.0));
+    u.set_tint(99, [0.2; 3], 1.0);
+    assert_eq!(u.tint_mode, uniforms::TINT_NONE);
+}
+
+#[test]
+fn overlay_uniform_layout_matches_the_rust_struct() {
+    let module = parse("overlay.wgsl", twinlens::shaders::OVERLAY);
+    assert_layout(
+        &module,
+        "OverlayUniform",
+        32,
+        size_of::<OverlayUniform>(),
+        &[
+            ("viewport", offset_of!(OverlayUniform, viewport)),
+            ("atlas_size", offset_of!(OverlayUniform, atlas_size)),
+            ("pulse_phase", offset_of!(OverlayUniform, pulse_phase)),
+            ("spread_px", offset_of!(OverlayUniform, spread_px)),
+        ],
+    );
+}
+
+#[test]
+fn overlay_instance_attributes_match_the_rust_struct() {
+    use twinlens::overlay::scene::{self, OverlayInstance};
+    // The pipeline feeds OverlayInstance's fields, in order, to locations 0..=3 as
+    // Float32x4, Uint16x4, Unorm8x4 and Uint32; the shader's vs_main input struct must declare
+    // exactly those.
+    assert_eq!(size_of::<OverlayInstance>(), 32);
+    assert_eq!(
+        [
+            offset_of!(OverlayInstance, geom),
+            offset_of!(OverlayInstance, aux),
+            offset_of!(OverlayInstance, color),
+            offset_of!(OverlayInstance, kind),
+        ],
+        [0, 16, 24, 28]
+    );
+    let module = parse("overlay.wgsl", twinlens::shaders::OVERLAY);
+    let entry = module
+        .entry_points
+        .iter()
+        .find(|e| e.name == "vs_main")
+        .expect("overlay.wgsl has a vs_main entry point");
+    let instance = entry
+        .function
+        .arguments
+        .iter()
+        .find(|a| a.binding.is_none())
+        .expect("vs_main takes the instance struct");
+    let naga::TypeInner::Struct { members, .. } = &module.types[instance.ty].inner else {
+        panic!("the instance argument is a struct");
+    };
+    let mut found: Vec<(u32, u32, naga::ScalarKind)> = members
+        .iter()
+        .map(|m| {
+            let Some(naga::Binding::Location { location, .. }) = m.binding else {
+                panic!("instance input {:?} has no @location", m.name);
+            };
+            match module.types[m.ty].inner {
+                naga::TypeInner::Vector { size, scalar } => (location, size as u32, scalar.kind),
+                naga::TypeInner::Scalar(scalar) => (location, 1, scalar.kind),
+                ref other => panic!("unexpected instance input type {other:?}"),
+            }
+        })
+        .collect();
+    found.sort_unstable_by_key(|f| f.0);
+    use naga::ScalarKind::{Float, Uint};
+    // color is Unorm8x4 on the Rust side: a float vec4 in the shader.
+    assert_eq!(found, vec![(0, 4, Float), (1, 4, Uint), (2, 4, Float), (3, 1, Uint)]);
+
+    // Kind codes and flags are spelled out in the shader too.
+    let src = twinlens::shaders::OVERLAY;
+    let units = format!("const LENGTH_UNITS_PER_PX: f32 = {:.1};", scene::LENGTH_UNITS_PER_PX);
+    assert!(src.contains(&units), "overlay.wgsl must declare `{units}`");
+    for (name, value) in [
+        ("KIND_PLATE", scene::KIND_PLATE),
+        ("KIND_GLYPH", scene::KIND_GLYPH),
+        ("KIND_ICON", scene::KIND_ICON),
+        ("KIND_LINE", scene::KIND_LINE),
+        ("FLAG_PULSE", scene::FLAG_PULSE),
+        ("FLAG_BACKING", scene::FLAG_BACKING),
+        ("FLAG_OUTLINE", scene::FLAG_OUTLINE),
+    ] {
+        let decl = format!("const {name}: u32 = {value}u;");
+        assert!(src.contains(&decl), "overlay.wgsl must declare `{decl}`");
+    }
+    use twinlens::overlay::state::Icon;
+    for (name, icon) in [
+        ("SHAPE_DOT", Icon::Dot),
+        ("SHAPE_TRIANGLE", Icon::Triangle),
+        ("SHAPE_OCTAGON", Icon::Octagon),
+        ("SHAPE_CLOCK", Icon::Clock),
+    ] {
+        let decl = format!("const {name}: u32 = {}u;", scene::shape_code(icon));
+        assert!(src.contains(&decl), "overlay.wgsl must declare `{decl}`");
+    }
+    assert!(src.contains("(inst.kind >> 8u)") || src.contains("(in.kind >> 8u)"));
+    assert_eq!(scene::SHAPE_SHIFT, 8);
 }

@@ -88,7 +88,14 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::GenBenchPlant { out_dir, nodes, triangles, sensors, live_sensors, feed_url } => {
+        Command::GenBenchPlant {
+            out_dir,
+            nodes,
+            triangles,
+            sensors,
+            live_sensors,
+            feed_url,
+        } => {
             let (glb, manifest) = bench_plant::build_plant(nodes, triangles, sensors);
             let (_, live) = bench_plant::build_plant(nodes, 0, live_sensors);
             let live = bench_plant::with_live_source(&live, &feed_url);
@@ -98,12 +105,18 @@ fn main() -> ExitCode {
                 ("plant-10k.twin.json", live.into_bytes()),
             ];
             let written = std::fs::create_dir_all(&out_dir).and_then(|()| {
-                files.iter().try_for_each(|(name, bytes)| std::fs::write(out_dir.join(name), bytes))
+                files
+                    .iter()
+                    .try_for_each(|(name, bytes)| std::fs::write(out_dir.join(name), bytes))
             });
             match written {
                 Ok(()) => {
                     for (name, bytes) in &files {
-                        println!("wrote {} ({} bytes)", out_dir.join(name).display(), bytes.len());
+                        println!(
+                            "wrote {} ({} bytes)",
+                            out_dir.join(name).display(),
+                            bytes.len()
+                        );
                     }
                     ExitCode::SUCCESS
                 }

@@ -15,4 +15,6 @@ pub mod color;
 pub mod format;
 pub mod layout;
 pub mod rules;
+pub mod scene;
 pub mod state;
+pub mod text;

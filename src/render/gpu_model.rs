@@ -2,6 +2,10 @@
 //! mips, per-material bind groups, per-node uniforms, and the sorted draw list that
 //! [`ModelPass::draw`](super::model_pass::ModelPass::draw) walks.
 //!
+//! Per-node sensor tints live in the node uniforms too: a tint set on a node applies to its
+//! meshes and its descendants' (nearest tinted ancestor wins), and only the slots whose
+//! effective tint changed are rewritten.
+//!
 //! Dropping a `GpuModel` frees all of it; replacing the twin never leaks the previous one.
 
 use std::mem::size_of;
@@ -12,8 +16,15 @@ use wgpu::util::DeviceExt;
 
 use super::model_pass::{ModelPass, Raster, uniform_stride};
 use super::texture_prep::prepare_mips;
-use super::uniforms::{MaterialUniform, NodeUniform};
+use super::uniforms::{
+    MaterialUniform, NODE_TINT_BYTES, NodeUniform, TINT_BLEND, TINT_NONE, TINT_REPLACE,
+};
 use crate::model::{Material, TwinModel, Vertex};
+use crate::overlay::color::{Tint, TintMode};
+
+/// Changed node slots closer than this are uploaded as one range: copying a few unchanged
+/// 256-byte slots costs less than another `writeBuffer` call.
+const TINT_MERGE_GAP: u32 = 16;
 
 /// One vertex buffer and one index buffer holding many primitives. Indices are rebased to the
 /// chunk, so every draw uses base vertex 0 (WebGL2 has no base-vertex draws).
@@ -55,6 +66,20 @@ pub struct GpuModel {
     node_buffer: wgpu::Buffer,
     /// Node-to-model matrices per node slot, kept to re-place the model without re-uploading.
     node_worlds: Vec<Mat4>,
+    /// CPU copy of `node_buffer`, so a recolouring rewrites tints without touching matrices.
+    node_bytes: Vec<u8>,
+    /// Model node index of each slot.
+    slot_nodes: Vec<usize>,
+    /// Parent of each model node.
+    node_parent: Vec<Option<usize>>,
+    /// Per model node: the slots of its subtree, `start..end` (slots are in preorder).
+    node_slots: Vec<(u32, u32)>,
+    /// Tints set per model node by [`Self::set_tints`].
+    node_tints: Vec<Option<Tint>>,
+    /// Effective tint per slot, as last written.
+    slot_tints: Vec<Option<Tint>>,
+    /// Scratch: slots to rewrite.
+    changed: Vec<u32>,
     _material_buffer: wgpu::Buffer,
     _textures: Vec<wgpu::Texture>,
     triangles: u64,
@@ -92,10 +117,16 @@ impl GpuModel {
 
         let (chunks, packed) = pack_geometry(device, model, &material_index, &mut warnings);
 
-        // One node slot per drawn node that has geometry; draws reference slots.
+        // One node slot per drawn node that has geometry, in preorder so every subtree's
+        // slots are one range (a tint on a node covers that range); draws reference slots.
+        let (order, spans) = preorder(model);
         let mut node_worlds = Vec::new();
+        let mut slot_nodes = Vec::new();
+        let mut slots_before = Vec::with_capacity(order.len() + 1);
         let mut draws = Vec::new();
-        for node in model.drawn_nodes() {
+        for &n in &order {
+            slots_before.push(node_worlds.len() as u32);
+            let node = &model.nodes[n];
             let Some(mesh_packed) = node.mesh.and_then(|m| packed.get(m)) else {
                 continue;
             };
@@ -105,6 +136,7 @@ impl GpuModel {
             }
             let slot = node_worlds.len() as u32;
             node_worlds.push(node.world);
+            slot_nodes.push(n);
             for p in live {
                 let double_sided = materials_src[p.material].double_sided;
                 draws.push(DrawItem {
@@ -130,7 +162,20 @@ impl GpuModel {
             ));
             draws.clear();
             node_worlds.clear();
+            slot_nodes.clear();
         }
+        slots_before.push(node_worlds.len() as u32);
+        let node_slots = spans
+            .iter()
+            .map(|&(a, b)| {
+                let at = |i: usize| slots_before.get(i).copied().unwrap_or(0);
+                // After a cleared (oversized) model every range is empty.
+                (
+                    at(a).min(node_worlds.len() as u32),
+                    at(b).min(node_worlds.len() as u32),
+                )
+            })
+            .collect();
         let node_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("GpuModel::node_uniforms"),
             // At least one slot: a zero-sized uniform binding is invalid.
@@ -160,7 +205,14 @@ impl GpuModel {
             node_stride: node_stride as u32,
             draws,
             node_buffer,
+            node_bytes: Vec::new(),
+            slot_tints: vec![None; node_worlds.len()],
             node_worlds,
+            slot_nodes,
+            node_parent: model.nodes.iter().map(|n| n.parent).collect(),
+            node_slots,
+            node_tints: vec![None; model.nodes.len()],
+            changed: Vec::new(),
             _material_buffer: material_buffer,
             _textures: textures.into_iter().flatten().collect(),
             triangles,
@@ -174,17 +226,18 @@ impl GpuModel {
     /// face winding per node (a mirroring transform flips it). Cheap; no re-upload of geometry.
     pub fn set_root(&mut self, queue: &wgpu::Queue, root: Mat4) {
         let stride = self.node_stride as usize;
-        let mut bytes = vec![0u8; stride * self.node_worlds.len()];
+        self.node_bytes.clear();
+        self.node_bytes.resize(stride * self.node_worlds.len(), 0);
         let mut mirrored = Vec::with_capacity(self.node_worlds.len());
         for (i, world) in self.node_worlds.iter().enumerate() {
             let model = root * *world;
             mirrored.push(model.determinant() < 0.0);
-            let u = NodeUniform::new(model);
-            bytes[i * stride..i * stride + size_of::<NodeUniform>()]
+            let u = node_uniform(model, self.slot_tints[i]);
+            self.node_bytes[i * stride..i * stride + size_of::<NodeUniform>()]
                 .copy_from_slice(bytemuck::bytes_of(&u));
         }
-        if !bytes.is_empty() {
-            queue.write_buffer(&self.node_buffer, 0, &bytes);
+        if !self.node_bytes.is_empty() {
+            queue.write_buffer(&self.node_buffer, 0, &self.node_bytes);
         }
         for d in &mut self.draws {
             d.raster = Raster::new(d.double_sided, mirrored[d.node_slot as usize]);
@@ -192,6 +245,74 @@ impl GpuModel {
         // Group by pipeline, then material, then buffers: fewest state changes per pass.
         self.draws
             .sort_by_key(|d| (d.raster, d.material, d.chunk, d.node_slot));
+    }
+
+    /// Sets or clears (`None`) the sensor tint of model nodes (indices into
+    /// [`TwinModel::nodes`]); a node's tint covers its meshes and its descendants' unless a
+    /// descendant has its own. Unknown indices are ignored. Only the node slots whose effective
+    /// tint changed are uploaded, in as few writes as their spread allows. Returns how many
+    /// slots were rewritten.
+    pub fn set_tints(&mut self, queue: &wgpu::Queue, tints: &[(usize, Option<Tint>)]) -> usize {
+        self.changed.clear();
+        for &(node, tint) in tints {
+            let Some(current) = self.node_tints.get_mut(node) else {
+                continue;
+            };
+            if *current == tint {
+                continue;
+            }
+            *current = tint;
+            if let Some(&(a, b)) = self.node_slots.get(node) {
+                self.changed.extend(a..b);
+            }
+        }
+        if self.changed.is_empty() {
+            return 0;
+        }
+        // Overlapping subtrees (a tinted node inside another) list slots twice.
+        self.changed.sort_unstable();
+        self.changed.dedup();
+        let stride = self.node_stride as usize;
+        let (nodes, parents) = (&self.node_tints, &self.node_parent);
+        let (slot_nodes, slot_tints, bytes) =
+            (&self.slot_nodes, &mut self.slot_tints, &mut self.node_bytes);
+        self.changed.retain(|&slot| {
+            let slot = slot as usize;
+            let (Some(&node), Some(applied)) = (slot_nodes.get(slot), slot_tints.get_mut(slot))
+            else {
+                return false;
+            };
+            let effective = effective_tint(node, nodes, parents);
+            if *applied == effective {
+                return false;
+            }
+            *applied = effective;
+            let at = slot * stride;
+            let Some(uniform) = bytes.get_mut(at..at + size_of::<NodeUniform>()) else {
+                return false;
+            };
+            let mut u: NodeUniform = bytemuck::pod_read_unaligned(uniform);
+            set_uniform_tint(&mut u, effective);
+            uniform[NODE_TINT_BYTES].copy_from_slice(&bytemuck::bytes_of(&u)[NODE_TINT_BYTES]);
+            true
+        });
+        // Upload runs of nearby slots, each from the first slot's tint to the last one's.
+        let mut i = 0;
+        while i < self.changed.len() {
+            let first = self.changed[i];
+            let mut last = first;
+            i += 1;
+            while i < self.changed.len() && self.changed[i] - last <= TINT_MERGE_GAP {
+                last = self.changed[i];
+                i += 1;
+            }
+            let start = first as usize * stride + NODE_TINT_BYTES.start;
+            let end = last as usize * stride + NODE_TINT_BYTES.end;
+            if let Some(run) = self.node_bytes.get(start..end) {
+                queue.write_buffer(&self.node_buffer, start as u64, run);
+            }
+        }
+        self.changed.len()
     }
 
     /// Triangles drawn per view.
@@ -208,6 +329,66 @@ impl GpuModel {
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
+}
+
+/// The node uniform for world matrix `model` with `tint`.
+fn node_uniform(model: Mat4, tint: Option<Tint>) -> NodeUniform {
+    let mut u = NodeUniform::new(model);
+    set_uniform_tint(&mut u, tint);
+    u
+}
+
+fn set_uniform_tint(u: &mut NodeUniform, tint: Option<Tint>) {
+    match tint {
+        None => u.set_tint(TINT_NONE, [0.0; 3], 0.0),
+        Some(t) => {
+            let mode = match t.mode {
+                TintMode::Tint => TINT_BLEND,
+                TintMode::Replace => TINT_REPLACE,
+            };
+            u.set_tint(mode, t.color, t.strength);
+        }
+    }
+}
+
+/// The tint that applies to `node`: its own, else its nearest tinted ancestor's.
+fn effective_tint(node: usize, tints: &[Option<Tint>], parents: &[Option<usize>]) -> Option<Tint> {
+    let mut at = Some(node);
+    // Bounded walk: a malformed parent chain must not loop forever.
+    for _ in 0..=parents.len() {
+        let i = at?;
+        if let Some(t) = tints.get(i).copied().flatten() {
+            return Some(t);
+        }
+        at = parents.get(i).copied().flatten();
+    }
+    None
+}
+
+/// The nodes reachable from the roots in depth-first preorder, and per model node its span
+/// `start..end` in that order (its subtree; `(0, 0)` when unreachable). Each node is visited
+/// once even if the children lists are malformed.
+fn preorder(model: &TwinModel) -> (Vec<usize>, Vec<(usize, usize)>) {
+    let n = model.nodes.len();
+    let mut order = Vec::with_capacity(n);
+    let mut spans = vec![(0, 0); n];
+    let mut seen = vec![false; n];
+    // (node, entering): the exit marker closes the node's span after its descendants.
+    let mut stack: Vec<(usize, bool)> = model.roots.iter().rev().map(|&r| (r, true)).collect();
+    while let Some((i, entering)) = stack.pop() {
+        if !entering {
+            spans[i].1 = order.len();
+            continue;
+        }
+        if i >= n || std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        spans[i].0 = order.len();
+        order.push(i);
+        stack.push((i, false));
+        stack.extend(model.nodes[i].children.iter().rev().map(|&c| (c, true)));
+    }
+    (order, spans)
 }
 
 /// Uploads every texture some material references, as Rgba8UnormSrgb with a full mip chain,

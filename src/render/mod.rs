@@ -1,8 +1,9 @@
 //! The renderer layer (wasm only): picks WebGPU or WebGL2, owns the device, the canvas surface
 //! and its depth/MSAA targets, and draws the twin to the canvas each frame.
 //!
-//! Drawing itself lives in [`ModelPass`] (pipelines, per-view uniforms, draw recording) and
-//! [`GpuModel`] (uploaded buffers and textures), which know nothing about the canvas, so the XR
+//! Drawing itself lives in [`ModelPass`] (pipelines, per-view uniforms, draw recording),
+//! [`GpuModel`] (uploaded buffers and textures, per-node sensor tints) and [`OverlayPass`]
+//! (sensor labels, one instanced draw per view), which know nothing about the canvas, so the XR
 //! views can reuse them with their own attachments and viewports.
 //!
 //! Colour is handled identically on both backends: the shader outputs linear colour and always
@@ -10,8 +11,10 @@
 
 mod gpu_model;
 mod model_pass;
+mod overlay_pass;
 mod texture_prep;
 mod uniforms;
+pub mod xr_target;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -20,10 +23,15 @@ use wasm_bindgen::JsValue;
 
 pub use gpu_model::GpuModel;
 pub use model_pass::{ModelPass, PipelineSet, TargetFormats, ViewSlot, Viewport};
+pub use overlay_pass::{OverlayPass, OverlaySlot, OverlayView, PULSE_PERIOD_S};
 pub use uniforms::{Lighting, ViewUniform};
 
 use crate::camera::ViewMatrices;
 use crate::model::TwinModel;
+use crate::overlay::color::Tint;
+use crate::overlay::layout::Placed;
+use crate::overlay::scene::OverlayFrame;
+use crate::overlay::text::Font;
 
 /// Which graphics API to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,10 +105,27 @@ pub enum RenderError {
 /// What one rendered frame (or one view) drew.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameStats {
-    /// Indexed draw calls issued.
+    /// Draw calls issued, model and overlay together.
     pub draw_calls: u32,
-    /// Triangles submitted.
+    /// Triangles submitted, model and overlay (two per overlay quad) together.
     pub triangles: u64,
+    /// The overlay's share of `draw_calls`: one per view that shows any label, whatever the
+    /// number of labels.
+    pub overlay_draw_calls: u32,
+    /// Labels drawn in full (plate, text, icon, sparkline).
+    pub labels_drawn: u32,
+    /// Labels drawn as icon-only markers (decluttered).
+    pub markers_drawn: u32,
+}
+
+impl std::ops::AddAssign for FrameStats {
+    fn add_assign(&mut self, o: FrameStats) {
+        self.draw_calls += o.draw_calls;
+        self.triangles += o.triangles;
+        self.overlay_draw_calls += o.overlay_draw_calls;
+        self.labels_drawn += o.labels_drawn;
+        self.markers_drawn += o.markers_drawn;
+    }
 }
 
 /// Background colour, linear (the sRGB target encodes it to about #35383c).
@@ -247,6 +272,10 @@ pub struct Renderer {
     model_pass: ModelPass,
     pipelines: PipelineSet,
     model: Option<GpuModel>,
+    /// `None` only if the embedded font could not be read (logged; the twin still draws).
+    overlay: Option<OverlayPass>,
+    /// Label pixel scale of the inline view (devicePixelRatio).
+    overlay_pixel_scale: f32,
     errors: SharedErrors,
     lost_frames: u32,
 }
@@ -384,6 +413,17 @@ impl Renderer {
         let targets = FrameTargets::new(&device, config.width, config.height, formats, format);
         let mut model_pass = ModelPass::new(&device, &queue);
         let pipelines = model_pass.pipelines_for(&device, formats);
+        let overlay = match Font::embedded() {
+            Ok(font) => {
+                let mut pass = OverlayPass::new(&device, &queue, font);
+                pass.ensure_pipeline(&device, formats);
+                Some(pass)
+            }
+            Err(e) => {
+                warn(&format!("twinlens: sensor labels disabled: {e}"));
+                None
+            }
+        };
 
         let info = adapter.get_info();
         log(&format!(
@@ -412,6 +452,8 @@ impl Renderer {
             model_pass,
             pipelines,
             model: None,
+            overlay,
+            overlay_pixel_scale: 1.0,
             errors,
             lost_frames: 0,
         })
@@ -439,6 +481,78 @@ impl Renderer {
             warn(&format!("twinlens: {w}"));
         }
         self.model = Some(gpu);
+    }
+
+    /// Sets or clears the sensor tint of model nodes (indices into [`TwinModel::nodes`] of the
+    /// current model). A tint covers the node's meshes and its descendants' (a sensor bound to
+    /// `Motor` colours the whole motor) unless a descendant has its own; the mesh shader blends
+    /// it with the material colour like [`crate::overlay::color::blend`]. Only node uniforms
+    /// whose tint changed are uploaded. Tints are cleared by [`Self::set_model`]; unknown
+    /// indices are ignored.
+    pub fn set_node_tints(&mut self, tints: &[(usize, Option<Tint>)]) {
+        if let Some(m) = &mut self.model {
+            m.set_tints(&self.queue, tints);
+        }
+    }
+
+    /// Replaces the sensor labels with `frame`'s (copied; kept until the next call). Call it
+    /// when sensor data changes, not every frame: each view lays the labels out again anyway.
+    pub fn set_overlay(&mut self, frame: &OverlayFrame) {
+        if let Some(o) = &mut self.overlay {
+            o.set_frame(frame);
+        }
+    }
+
+    /// Label pixel scale of the inline view: set it to `devicePixelRatio` so labels keep their
+    /// CSS size on high-density screens. Default 1.
+    pub fn set_overlay_pixel_scale(&mut self, scale: f32) {
+        self.overlay_pixel_scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+    }
+
+    /// Whether a label is animating (a live alarm pulses): keep requesting frames while true,
+    /// even when nothing else changed.
+    pub fn overlay_animating(&self) -> bool {
+        self.overlay.as_ref().is_some_and(OverlayPass::animating)
+    }
+
+    /// The label placements of view `view_index` as last drawn (in label order) and the
+    /// visible labels most important first, for picking what the user sees.
+    pub fn overlay_placed(&self, view_index: usize) -> (&[Placed], &[u32]) {
+        self.overlay
+            .as_ref()
+            .map_or((&[], &[]), |o| o.placed(view_index))
+    }
+
+    /// Lays out and uploads the labels for this frame's views (e.g. both XR eyes; the first
+    /// view decides which labels are full and the others follow it, so the eyes agree) and
+    /// returns their slots for [`Self::draw_overlay`]. Call once per frame, before recording;
+    /// [`Self::render`] also uses it, so the two must not be interleaved within one frame.
+    pub fn prepare_overlay(&mut self, views: &[OverlayView]) -> Vec<OverlaySlot> {
+        let time_s = now_ms() / 1000.0;
+        match &mut self.overlay {
+            Some(o) => o.prepare(&self.device, &self.queue, views, time_s),
+            None => Vec::new(),
+        }
+    }
+
+    /// Records one view's labels into a caller's render pass (attachments matching
+    /// `pipelines`), after its model: one instanced draw, no depth test. `viewport` as for
+    /// [`Self::draw_model`]; it must have the size the view was prepared with.
+    pub fn draw_overlay(
+        &self,
+        pass: &mut wgpu::RenderPass<'_>,
+        pipelines: PipelineSet,
+        slot: OverlaySlot,
+        viewport: Option<Viewport>,
+    ) -> FrameStats {
+        match (&self.overlay, self.model_pass.targets_of(pipelines)) {
+            (Some(o), Some(targets)) => o.draw(pass, targets, slot, viewport),
+            _ => FrameStats::default(),
+        }
     }
 
     /// Moves the current model to a new placement without re-uploading it.
@@ -529,6 +643,20 @@ impl Renderer {
         let slot = *slots
             .first()
             .expect("write_views returns one slot per view given");
+        let (width, height) = (self.config.width as f32, self.config.height as f32);
+        let overlay_slot = self
+            .prepare_overlay(&[OverlayView {
+                matrices: *view,
+                viewport: Viewport {
+                    x: 0.0,
+                    y: 0.0,
+                    width,
+                    height,
+                },
+                pixel_scale: self.overlay_pixel_scale,
+            }])
+            .first()
+            .copied();
 
         let mut encoder = self
             .device
@@ -565,7 +693,11 @@ impl Renderer {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            self.draw_model(&mut pass, self.pipelines, slot, None)
+            let mut stats = self.draw_model(&mut pass, self.pipelines, slot, None);
+            if let Some(overlay) = overlay_slot {
+                stats += self.draw_overlay(&mut pass, self.pipelines, overlay, None);
+            }
+            stats
         };
         self.queue.submit([encoder.finish()]);
         self.queue.present(frame);
@@ -606,6 +738,9 @@ impl Renderer {
     /// Pipelines for drawing the model into attachments of `targets` (e.g. an XR framebuffer),
     /// built on first request and cached.
     pub fn pipelines_for(&mut self, targets: TargetFormats) -> PipelineSet {
+        if let Some(o) = &mut self.overlay {
+            o.ensure_pipeline(&self.device, targets);
+        }
         self.model_pass.pipelines_for(&self.device, targets)
     }
 
@@ -752,6 +887,14 @@ fn msaa_samples_for(
     } else {
         1
     }
+}
+
+/// Milliseconds on the page's monotonic clock (0 where there is none, e.g. in a worker
+/// without `performance`): drives the alarm pulse.
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
 }
 
 fn log(message: &str) {

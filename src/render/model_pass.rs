@@ -270,6 +270,11 @@ impl ModelPass {
         PipelineSet(self.pipelines.len() - 1)
     }
 
+    /// The attachment formats `pipelines` was built for; `None` for a set from another pass.
+    pub fn targets_of(&self, pipelines: PipelineSet) -> Option<TargetFormats> {
+        self.pipelines.get(pipelines.0).map(|(t, _)| *t)
+    }
+
     fn create_pipeline(
         &self,
         device: &wgpu::Device,

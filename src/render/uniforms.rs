@@ -1,4 +1,5 @@
-//! Uniform blocks shared with `shaders/mesh.wgsl`, as `#[repr(C)]` Pod structs.
+//! Uniform blocks shared with `shaders/mesh.wgsl` and `shaders/overlay.wgsl`, as `#[repr(C)]`
+//! Pod structs.
 //!
 //! Every field is a 16-byte-aligned `vec4`/`mat4` (or packed to 16 bytes) so the Rust layout
 //! equals the WGSL uniform layout without hidden padding. `tests/shaders.rs` includes this file
@@ -34,6 +35,40 @@ pub struct NodeUniform {
     pub model: [[f32; 4]; 4],
     /// Inverse-transpose of `model` for normals; a `mat4` avoids WGSL `mat3x3` column padding.
     pub normal: [[f32; 4]; 4],
+    /// Sensor tint colour, linear RGB (a unused).
+    pub tint_color: [f32; 4],
+    /// [`TINT_NONE`], [`TINT_BLEND`] or [`TINT_REPLACE`].
+    pub tint_mode: u32,
+    /// Blend factor 0..=1 for [`TINT_BLEND`].
+    pub tint_strength: f32,
+    /// Pads the struct to a multiple of 16 bytes, as WGSL sizes it.
+    pub _pad: [f32; 2],
+}
+
+/// Node tint mode: the material colour as modelled.
+pub const TINT_NONE: u32 = 0;
+/// Node tint mode: material colour moved toward the tint colour by the strength.
+pub const TINT_BLEND: u32 = 1;
+/// Node tint mode: the tint colour instead of the material colour.
+pub const TINT_REPLACE: u32 = 2;
+
+/// Byte range of the tint fields inside [`NodeUniform`]: what a recolouring rewrites.
+pub const NODE_TINT_BYTES: std::ops::Range<usize> = 128..160;
+
+/// Per-view data of the overlay shader (`shaders/overlay.wgsl`), selected by dynamic offset.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct OverlayUniform {
+    /// Viewport size the labels were laid out for, pixels.
+    pub viewport: [f32; 2],
+    /// Glyph atlas size, pixels.
+    pub atlas_size: [f32; 2],
+    /// Position in the alarm pulse cycle, 0..1.
+    pub pulse_phase: f32,
+    /// Distance range of the glyph atlas, atlas pixels.
+    pub spread_px: f32,
+    /// Pads the struct to 32 bytes, the WGSL size.
+    pub _pad: [f32; 2],
 }
 
 /// Per-material data (group 2, binding 0).
@@ -134,7 +169,31 @@ impl NodeUniform {
         Self {
             model: model.to_cols_array_2d(),
             normal: normal.to_cols_array_2d(),
+            tint_color: [0.0; 4],
+            tint_mode: TINT_NONE,
+            tint_strength: 0.0,
+            _pad: [0.0; 2],
         }
+    }
+
+    /// Sets the tint: `mode` one of the `TINT_*` constants (others read as none), `color`
+    /// linear RGB, `strength` the blend factor (clamped to 0..=1; NaN leaves the material).
+    pub fn set_tint(&mut self, mode: u32, color: [f32; 3], strength: f32) {
+        let finite = |v: f32| {
+            if v.is_finite() {
+                v.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        };
+        let mode = if mode > TINT_REPLACE { TINT_NONE } else { mode };
+        self.tint_mode = mode;
+        self.tint_color = [finite(color[0]), finite(color[1]), finite(color[2]), 0.0];
+        self.tint_strength = match mode {
+            TINT_BLEND => finite(strength),
+            TINT_REPLACE => 1.0,
+            _ => 0.0,
+        };
     }
 }
 

@@ -284,8 +284,10 @@ impl App {
     /// changed.
     fn update_overlay(&mut self, now_ms: f64) -> bool {
         let Some(twin) = self.twin.as_mut() else { return false };
+        // An XR session that just started needs the labels and tints in full on its renderer.
+        let refresh_xr = self.xr.as_mut().is_some_and(XrController::take_overlay_refresh);
         let changed = self.live.as_ref().map_or(0, |l| l.store().counters().updates);
-        if changed == twin.last_updates && now_ms - twin.last_build_ms < 1000.0 {
+        if !refresh_xr && changed == twin.last_updates && now_ms - twin.last_build_ms < 1000.0 {
             return false;
         }
         twin.last_updates = changed;
@@ -323,6 +325,16 @@ impl App {
             if tints_changed {
                 r.set_node_tints(&tints);
             }
+        }
+        if let Some(xr) = self.xr.as_ref() {
+            xr.with_session_renderer(|r| {
+                if frame_changed || refresh_xr {
+                    r.set_overlay(&frame);
+                }
+                if tints_changed || refresh_xr {
+                    r.set_node_tints(&tints);
+                }
+            });
         }
         twin.frame = frame;
         twin.tints = tints;
@@ -381,13 +393,7 @@ impl App {
     fn frame(&mut self) {
         self.frame_pending = false;
         if self.xr.as_ref().is_some_and(XrController::suspends_inline) {
-            // An XR session draws now: input meant for the inline view is dropped, live data
-            // keeps flowing, and the camera stays as it was for when the session ends.
-            self.queue.clear();
-            if let Some(live) = self.live.as_mut() {
-                live.pump(js_sys::Date::now());
-            }
-            self.update_overlay(js_sys::Date::now());
+            self.tick_during_xr();
             return;
         }
         let perf = web_sys::window().and_then(|w| w.performance());
@@ -467,6 +473,18 @@ impl App {
             self.status.error(&msg);
             s.last_error = Some(msg);
         }
+    }
+
+    /// While an XR session draws (called by its frames, as headsets may stop the page's
+    /// animation frames): input meant for the inline view is dropped, live data keeps flowing
+    /// into the labels and tints the session draws, and the camera stays as it was for when
+    /// the session ends.
+    pub(super) fn tick_during_xr(&mut self) {
+        self.queue.clear();
+        if let Some(live) = self.live.as_mut() {
+            live.pump(js_sys::Date::now());
+        }
+        self.update_overlay(js_sys::Date::now());
     }
 
     /// The XR controller (absent only while the app is being built).

@@ -61,6 +61,14 @@ extern "C" {
     #[wasm_bindgen(method, structural, catch, js_name = deletePersistentAnchor)]
     pub fn delete_persistent_anchor(this: &XrSessionExt, uuid: &str) -> Result<Promise, JsValue>;
 
+    /// `XRSession.updateRenderState(state)`, with the exception caught (an ended session, a
+    /// layer from another session).
+    #[wasm_bindgen(method, structural, catch, js_name = updateRenderState)]
+    pub fn update_render_state(
+        this: &XrSessionExt,
+        state: &web_sys::XrRenderStateInit,
+    ) -> Result<(), JsValue>;
+
     /// `XRSession.domOverlayState` (DOM overlay module); `None` when no overlay is active.
     #[wasm_bindgen(method, structural, getter, js_name = domOverlayState)]
     pub fn dom_overlay_state(this: &XrSessionExt) -> Option<XrDomOverlayState>;
@@ -79,6 +87,23 @@ extern "C" {
     #[wasm_bindgen(extends = Object, js_name = XRFrame)]
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub type XrFrameExt;
+
+    /// `XRFrame.getViewerPose(referenceSpace)`, with the exception caught (web-sys's binding
+    /// does not catch it; a frame used outside its callback throws).
+    #[wasm_bindgen(method, structural, catch, js_name = getViewerPose)]
+    pub fn viewer_pose(
+        this: &XrFrameExt,
+        reference_space: &XrSpace,
+    ) -> Result<Option<web_sys::XrViewerPose>, JsValue>;
+
+    /// `XRFrame.getPose(space, baseSpace)`, with the exception caught (a deleted anchor's space,
+    /// a frame used outside its callback).
+    #[wasm_bindgen(method, structural, catch, js_name = getPose)]
+    pub fn pose(
+        this: &XrFrameExt,
+        space: &XrSpace,
+        base_space: &XrSpace,
+    ) -> Result<Option<XrPose>, JsValue>;
 
     /// `XRFrame.getHitTestResults(source)`: an array of [`XrHitTestResult`], nearest first.
     #[wasm_bindgen(method, structural, catch, js_name = getHitTestResults)]

@@ -5,6 +5,7 @@
 //! the resulting matrices to the renderer and the reference space.
 
 pub mod align;
+pub mod markers;
 pub mod placement;
 pub mod teleport;
 pub mod views;

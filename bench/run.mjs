@@ -1,0 +1,1033 @@
+#!/usr/bin/env node
+// The benchmark suite's runner (scripts/bench.sh calls it after building): measures twinlens and
+// the three.js reference (bench/threejs/) in headless Chromium on the same scenarios, backends,
+// flags and feeds, folds in the host benchmarks (criterion, benches/core.rs), and writes
+// bench/results/<UTC timestamp>.json and .md. See bench/README.md.
+//
+//   node bench/run.mjs [--quick] [--only demo,plant,live,xr] [--backends webgpu,webgl]
+//                      [--impls twinlens,threejs] [--soak-seconds N] [--no-criterion]
+//                      [--viewport 1280x720] [--keep-temp]
+//
+// Needs: dist/ (trunk build --release), target/debug/twinlens (cargo build -p twinlens-cli),
+// npm dev dependencies (playwright-core, ws, three), /usr/bin/chromium.
+//
+// Exit status: 0 whenever the suite ran, whatever the figures (a missed budget is reported, not
+// fatal; a scenario that failed is reported with its error); 1 when the harness itself broke
+// (no server, no browser, nothing measured); 2 when the whole run passed its time limit.
+
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+import * as h from '../tests/browser/harness.mjs';
+import { startFeed, sensorIds } from './feed.mjs';
+
+const ROOT = h.REPO_ROOT;
+const rel = (p) => path.relative(ROOT, p) || '.';
+
+// ---------------------------------------------------------------------------------------------
+// Options.
+
+function parseArgs(argv) {
+  const o = {
+    quick: false,
+    only: ['demo', 'plant', 'live', 'xr'],
+    backends: ['webgpu', 'webgl'],
+    impls: ['twinlens', 'threejs'],
+    soakSeconds: null,
+    criterion: true,
+    viewport: { width: 1280, height: 720 },
+    keepTemp: false,
+    outDir: path.join(ROOT, 'bench', 'results'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [k, inline] = argv[i].split('=', 2);
+    const val = () => {
+      const v = inline !== undefined ? inline : argv[++i];
+      if (v === undefined) throw new Error(`${k} needs a value`);
+      return v;
+    };
+    switch (k) {
+      case '--quick': o.quick = true; break;
+      case '--full': o.quick = false; break;
+      case '--only': o.only = val().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--backends': o.backends = val().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--impls': o.impls = val().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--no-threejs': o.impls = o.impls.filter((x) => x !== 'threejs'); break;
+      case '--soak-seconds': o.soakSeconds = Number(val()); break;
+      case '--no-criterion': o.criterion = false; break;
+      case '--viewport': {
+        const m = /^(\d+)x(\d+)$/.exec(val());
+        if (!m) throw new Error('--viewport WIDTHxHEIGHT');
+        o.viewport = { width: Number(m[1]), height: Number(m[2]) };
+        break;
+      }
+      case '--keep-temp': o.keepTemp = true; break;
+      case '--out-dir': o.outDir = path.resolve(val()); break;
+      case '-h': case '--help':
+        console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 16).join('\n'));
+        process.exit(0);
+        break;
+      default: throw new Error(`unknown argument ${argv[i]} (see --help)`);
+    }
+  }
+  for (const b of o.backends) if (!['webgpu', 'webgl'].includes(b)) throw new Error(`unknown backend ${b}`);
+  for (const x of o.impls) if (!['twinlens', 'threejs'].includes(x)) throw new Error(`unknown impl ${x}`);
+  o.durations = o.quick
+    ? { warmupS: 3, demoS: 6, plantS: 6, soakS: o.soakSeconds ?? 30, loadTimeoutS: 120 }
+    : { warmupS: 5, demoS: 20, plantS: 20, soakS: o.soakSeconds ?? 300, loadTimeoutS: 180 };
+  return o;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const D = opts.durations;
+
+// The whole run is bounded: a hung browser or server never keeps the command going.
+const casesPerScenario = opts.backends.length * opts.impls.length;
+const budgetS =
+  600 + casesPerScenario * (3 * (D.loadTimeoutS + 60) + D.demoS + D.plantS + D.soakS + 3 * D.warmupS);
+const watchdog = setTimeout(() => {
+  console.error(`bench: the run passed its time limit (${budgetS} s); stopping`);
+  process.exit(2);
+}, budgetS * 1000);
+watchdog.unref();
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (...a) => console.log('bench:', ...a);
+
+// ---------------------------------------------------------------------------------------------
+// Environment.
+
+function sh(cmd, args, options = {}) {
+  try {
+    return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], ...options }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function machineInfo() {
+  const cpus = os.cpus();
+  let osName = `${os.type()} ${os.release()}`;
+  try {
+    const rel = fs.readFileSync('/etc/os-release', 'utf8');
+    const m = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(rel);
+    if (m) osName = `${m[1]} (${os.type()} ${os.release()})`;
+  } catch {
+    // not Linux
+  }
+  const commit = sh('git', ['rev-parse', 'HEAD']);
+  const dirty = sh('git', ['status', '--porcelain', '--untracked-files=no']);
+  let threeVersion = null;
+  try {
+    threeVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/three/package.json'), 'utf8')).version;
+  } catch {
+    // not installed
+  }
+  return {
+    cpu: cpus[0]?.model?.trim() ?? 'unknown',
+    cores: cpus.length,
+    ramBytes: os.totalmem(),
+    os: osName,
+    node: process.version,
+    three: threeVersion,
+    git: { commit, dirty: dirty === null ? null : dirty.length > 0 },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfer sizes.
+
+function sizes(buf) {
+  return {
+    raw: buf.length,
+    gzip: zlib.gzipSync(buf, { level: 9 }).length,
+    brotli: zlib.brotliCompressSync(buf, {
+      params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: buf.length },
+    }).length,
+  };
+}
+
+function addSizes(list) {
+  return list.reduce((a, f) => ({ raw: a.raw + f.raw, gzip: a.gzip + f.gzip, brotli: a.brotli + f.brotli }), { raw: 0, gzip: 0, brotli: 0 });
+}
+
+function distTransfer(dist) {
+  const files = [];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) files.push(p);
+    }
+  };
+  walk(dist);
+  const entries = files.map((p) => {
+    const name = path.relative(dist, p);
+    const kind = /\.wasm$/.test(name) ? 'wasm' : /\.js$/.test(name) ? 'js' : 'asset';
+    return { name, kind, ...sizes(fs.readFileSync(p)) };
+  });
+  const app = entries.filter((e) => e.kind !== 'asset');
+  return {
+    files: entries,
+    wasm: addSizes(entries.filter((e) => e.kind === 'wasm')),
+    js: addSizes(entries.filter((e) => e.kind === 'js')),
+    app: addSizes(app),
+    assets: addSizes(entries.filter((e) => e.kind === 'asset')),
+    all: addSizes(entries),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host benchmarks (criterion).
+
+function targetDir() {
+  return process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
+}
+
+async function runCriterion() {
+  const started = Date.now();
+  const args = ['bench', '--bench', 'core', '--', '--noplot'];
+  if (opts.quick) args.push('--quick', '--warm-up-time', '1', '--measurement-time', '1');
+  log(`host benchmarks: cargo ${args.join(' ')}`);
+  const out = await new Promise((resolve) => {
+    const child = spawn('cargo', args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TWINLENS_BENCH_GENERATED: path.join(ROOT, 'bench', 'generated') },
+    });
+    let text = '';
+    child.stdout.on('data', (d) => (text += d));
+    child.stderr.on('data', (d) => (text += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (opts.quick ? 900 : 1800) * 1000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, text });
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: -1, text: String(e) });
+    });
+  });
+  const results = [];
+  const base = path.join(targetDir(), 'criterion');
+  const walk = (dir) => {
+    let entries = [];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (!e.isDirectory()) continue;
+      if (e.name === 'new') {
+        try {
+          const est = path.join(p, 'estimates.json');
+          if (fs.statSync(est).mtimeMs < started) continue; // from an earlier run
+          const estimates = JSON.parse(fs.readFileSync(est, 'utf8'));
+          const bench = JSON.parse(fs.readFileSync(path.join(p, 'benchmark.json'), 'utf8'));
+          const meanNs = estimates.mean.point_estimate;
+          const tp = bench.throughput || null;
+          const elements = tp && (tp.Elements ?? tp.ElementsAndBytes?.elements);
+          const bytes = tp && (tp.Bytes ?? tp.BytesDecimal);
+          results.push({
+            id: bench.full_id || `${bench.group_id}/${bench.function_id}`,
+            meanNs,
+            medianNs: estimates.median.point_estimate,
+            ciNs: [estimates.mean.confidence_interval.lower_bound, estimates.mean.confidence_interval.upper_bound],
+            elementsPerSecond: elements ? (elements * 1e9) / meanNs : null,
+            bytesPerSecond: bytes ? (bytes * 1e9) / meanNs : null,
+          });
+        } catch {
+          // incomplete entry
+        }
+      } else {
+        walk(p);
+      }
+    }
+  };
+  walk(base);
+  results.sort((a, b) => a.id.localeCompare(b.id));
+  const ok = out.code === 0;
+  if (!ok) log(`host benchmarks failed (exit ${out.code}):\n${out.text.slice(-3000)}`);
+  return { ok, exitCode: out.code, command: `cargo ${args.join(' ')}`, results, error: ok ? null : out.text.slice(-3000) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the pages are served from: a temporary folder of links to dist/, the generated plant,
+// the three.js reference and three itself, plus the manifests written for this run. One
+// `twinlens serve` serves it all from one loopback origin (real HTTP, real sizes, /ws/sim).
+
+/** A copy of dist/ taken now: a `trunk build` running elsewhere during the suite (it renames the
+ * hashed wasm and JS) cannot change what is measured. */
+function snapshotDist() {
+  const dist = h.distDir();
+  if (!fs.existsSync(path.join(dist, 'index.html'))) throw new Error(`${dist}/index.html missing: run trunk build --release`);
+  const site = fs.mkdtempSync(path.join(os.tmpdir(), 'twinlens-bench-'));
+  fs.cpSync(dist, site, { recursive: true, dereference: true });
+  return site;
+}
+
+function prepareSite(site, feedUrl) {
+  const dist = site;
+  const b = path.join(site, 'bench');
+  fs.mkdirSync(path.join(b, 'live'), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'bench', 'threejs'), path.join(b, 'threejs'));
+  fs.symlinkSync(path.join(ROOT, 'bench', 'generated'), path.join(b, 'generated'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules', 'three'), path.join(b, 'three'));
+
+  // 1. The demo twin with the simulated feed of `twinlens serve` (/ws/sim).
+  const demo = JSON.parse(fs.readFileSync(path.join(dist, 'demo', 'pump-skid.twin.json'), 'utf8'));
+  demo.model.url = '/demo/pump-skid.glb';
+  demo.source = {
+    url: '/ws/sim',
+    adapter: 'json',
+    payload: { readings: '/readings', id: '/id', value: '/v', timestamp: '/t' },
+  };
+  fs.writeFileSync(path.join(b, 'live', 'demo.twin.json'), JSON.stringify(demo));
+  // 2. The scaled plant, its sensors bound, no live source.
+  const gen = path.join(ROOT, 'bench', 'generated');
+  const plant = JSON.parse(fs.readFileSync(path.join(gen, 'plant.twin.json'), 'utf8'));
+  plant.model.url = '/bench/generated/plant.glb';
+  fs.writeFileSync(path.join(b, 'live', 'plant.twin.json'), JSON.stringify(plant));
+  // 3. 10,000 sensors fed by bench/feed.mjs.
+  const live = JSON.parse(fs.readFileSync(path.join(gen, 'plant-10k.twin.json'), 'utf8'));
+  live.model.url = '/bench/generated/plant.glb';
+  live.source.url = feedUrl;
+  fs.writeFileSync(path.join(b, 'live', 'plant-10k.twin.json'), JSON.stringify(live));
+  return site;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One measured case: one implementation on one backend in one scenario.
+
+const SCENARIOS = {
+  demo: { title: 'Demo twin (pump skid, 14 sensors, simulated feed at /ws/sim)', manifest: 'bench/live/demo.twin.json', live: true },
+  plant: { title: 'Scaled plant (1,000 units, ~1M triangles, 2,000 bound sensors, no feed)', manifest: 'bench/live/plant.twin.json', live: false },
+  live: { title: '10,000 sensors at 10 Hz (100,000 samples/s) on the scaled plant, labels and colouring', manifest: 'bench/live/plant-10k.twin.json', live: true },
+};
+
+/** Fields read from `window.twinlens.stats()` / `window.bench.stats()`, picked in the page so a
+ * 10,000-entry `readings` map never crosses to node. */
+function readStats(page, api) {
+  return page.evaluate((api) => {
+    const t = window[api];
+    if (!t || typeof t.stats !== 'function') return null;
+    const s = t.stats();
+    const c = s.connection || null;
+    return {
+      state: s.state ?? null,
+      backend: s.backend ?? null,
+      backendNote: s.backendNote ?? null,
+      renderer: s.renderer ?? null,
+      frames: s.frames ?? null,
+      drawCalls: s.drawCalls ?? null,
+      triangles: s.triangles ?? null,
+      nodes: s.nodes ?? null,
+      sensors: s.sensors ?? null,
+      sensorsBound: s.sensorsBound ?? null,
+      instancedMeshes: s.instancedMeshes ?? null,
+      labels: s.labels ?? null,
+      lastError: s.lastError ?? null,
+      firstFrameMs: s.firstFrameMs ?? null,
+      cpuMsLastFrame: s.cpuMsLastFrame ?? null,
+      msaa: s.msaa ?? null,
+      canvas: [s.canvasWidth ?? null, s.canvasHeight ?? null],
+      timings: s.timings ?? null,
+      wasmBytes: s.memory && typeof s.memory.wasmBytes === 'number' ? s.memory.wasmBytes : null,
+      jsHeap: performance.memory ? performance.memory.usedJSHeapSize : null,
+      connection: c
+        ? {
+            status: c.status ?? null,
+            frames: c.framesIn ?? c.frames ?? null,
+            samples: c.samplesIn ?? c.samples ?? null,
+            coalesced: c.samplesCoalesced ?? null,
+            dropped: c.framesDropped ?? null,
+          }
+        : null,
+      hasXr: t.xr !== undefined && t.xr !== null,
+      canReset: typeof t.resetTimings === 'function',
+    };
+  }, api);
+}
+
+async function memorySnapshot(page, cdp, api, gc) {
+  if (gc && cdp) {
+    try {
+      await cdp.send('HeapProfiler.collectGarbage');
+      await sleep(200);
+    } catch {
+      // not available
+    }
+  }
+  const s = await readStats(page, api);
+  const wasm = s?.wasmBytes ?? null;
+  const js = s?.jsHeap ?? null;
+  return { atMs: Date.now(), wasmBytes: wasm, jsHeapBytes: js, totalBytes: wasm === null && js === null ? null : (wasm ?? 0) + (js ?? 0) };
+}
+
+async function runCase(browser, base, scenario, impl, backend) {
+  const sc = SCENARIOS[scenario];
+  const api = impl === 'twinlens' ? 'twinlens' : 'bench';
+  const url =
+    impl === 'twinlens'
+      ? `${base}?manifest=${sc.manifest}&backend=${backend}&continuous=1`
+      : `${base}bench/threejs/index.html?manifest=/${sc.manifest}&backend=${backend}`;
+  const result = { scenario, impl, backend, url, ok: false, notes: [] };
+  const context = await browser.newContext({ viewport: opts.viewport, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  h.watchPage(page);
+  page.setDefaultTimeout(60_000);
+  const jsFetched = [];
+  page.on('response', (r) => {
+    const u = new URL(r.url());
+    if (/\.(m?js|wasm)$/.test(u.pathname)) jsFetched.push(u.pathname);
+  });
+  let cdp = null;
+  try {
+    cdp = await context.newCDPSession(page);
+  } catch {
+    result.notes.push('no CDP session: memory read without forced GC');
+  }
+  const navStart = Date.now();
+  try {
+    await page.goto(url, { waitUntil: 'load', timeout: D.loadTimeoutS * 1000 });
+    // Ready: first frame drawn (or an error). Polled gently: stats() is not free with 10k sensors.
+    let s = null;
+    const deadline = Date.now() + D.loadTimeoutS * 1000;
+    for (;;) {
+      s = await readStats(page, api);
+      if (s && ((s.state === 'ready' && s.frames >= 1) || s.state === 'error')) break;
+      if (Date.now() > deadline) throw new Error(`not ready within ${D.loadTimeoutS} s; last stats ${JSON.stringify(s)}`);
+      await sleep(250);
+    }
+    result.readyMs = Date.now() - navStart;
+    if (s.state === 'error') throw new Error(`page reports an error: ${s.lastError}`);
+    result.firstFrameMs = s.firstFrameMs;
+    result.backendReported = s.backend;
+    result.renderer = s.renderer;
+    if (s.backendNote) result.notes.push(s.backendNote);
+    if (s.backend && s.backend !== backend) result.notes.push(`asked for ${backend}, got ${s.backend}`);
+    if (s.lastError) result.notes.push(`status line: ${String(s.lastError).split('\n')[0].slice(0, 200)}`);
+    result.hasXr = s.hasXr;
+
+    // Warm-up: the feed connects, histories fill, shaders and pipelines settle.
+    const f0 = s.frames;
+    // The 10k-sensor page needs longer to settle (labels built, socket backlog drained).
+    const warmupS = scenario === 'live' ? Math.max(D.warmupS, 10) : D.warmupS;
+    await sleep(warmupS * 1000);
+    s = await readStats(page, api);
+    // Without a feed nothing changes on the page: only continuous rendering draws frames then.
+    if (impl === 'twinlens' && !sc.live && s.frames - f0 < 2) {
+      result.notes.push(
+        `${s.frames - f0} frames in ${warmupS} s of warm-up without a feed: continuous rendering (?continuous=1) seems not active; figures cover frames rendered on change only`,
+      );
+    }
+    if (sc.live) {
+      const t0 = Date.now();
+      while (!(s.connection && s.connection.samples > 0) && Date.now() - t0 < 20_000) {
+        await sleep(500);
+        s = await readStats(page, api);
+      }
+      if (!(s.connection && s.connection.samples > 0)) result.notes.push('no readings arrived from the feed');
+    }
+
+    // Measurement window.
+    const seconds = scenario === 'demo' ? D.demoS : scenario === 'plant' ? D.plantS : D.soakS;
+    result.memoryStart = await memorySnapshot(page, cdp, api, true);
+    if (s.canReset) await page.evaluate((api) => window[api].resetTimings(), api);
+    else result.notes.push('resetTimings() not available: timings (if any) include loading');
+    const before = await readStats(page, api);
+    const started = Date.now();
+    const samples = [];
+    const step = Math.max(5_000, Math.floor((seconds * 1000) / 20));
+    while (Date.now() - started < seconds * 1000) {
+      await sleep(Math.min(step, seconds * 1000 - (Date.now() - started)));
+      if (scenario === 'live') samples.push(await memorySnapshot(page, null, api, false));
+    }
+    const elapsed = (Date.now() - started) / 1000;
+    const after = await readStats(page, api);
+    result.memoryEnd = await memorySnapshot(page, cdp, api, true);
+    if (scenario === 'live') result.memorySamples = samples;
+    result.seconds = elapsed;
+    result.frames = after.frames - before.frames;
+    result.fps = result.frames / elapsed;
+    result.timings = after.timings;
+    if (after.timings && !(after.timings.frames > 0)) {
+      result.timings = null;
+      result.notes.push('stats().timings counted no frame in the window');
+    }
+    result.drawCalls = after.drawCalls;
+    result.triangles = after.triangles;
+    result.nodes = after.nodes;
+    result.sensors = after.sensors;
+    result.sensorsBound = after.sensorsBound;
+    result.msaa = after.msaa;
+    result.canvas = after.canvas;
+    result.instancedMeshes = after.instancedMeshes;
+    result.labels = after.labels;
+    if (after.connection && before.connection) {
+      const d = (k) => (after.connection[k] ?? 0) - (before.connection[k] ?? 0);
+      const samplesPerSecond = d('samples') / elapsed;
+      // Each frame applies whatever arrived since the last one: at a low frame rate (a CPU
+      // rasteriser) that is far more than at 60 frames/s. Per-sample cost and a 60 frames/s
+      // estimate put the per-frame figures in proportion.
+      const perFrame = result.fps > 0 ? samplesPerSecond / result.fps : null;
+      const applyP50 = get(result, 'timings.applyMs.p50');
+      const usPerSample = perFrame && isNum(applyP50) ? (applyP50 * 1000) / perFrame : null;
+      result.feed = {
+        status: after.connection.status,
+        framesPerSecond: d('frames') / elapsed,
+        samplesPerSecond,
+        samplesPerFrame: perFrame,
+        applyUsPerSample: usPerSample,
+        applyMsAt60fps: isNum(usPerSample) ? (usPerSample * samplesPerSecond) / 60 / 1000 : null,
+        coalescedPerSecond: after.connection.coalesced === null ? null : d('coalesced') / elapsed,
+        framesDropped: after.connection.dropped,
+      };
+    }
+    const m0 = result.memoryStart.totalBytes;
+    const m1 = result.memoryEnd.totalBytes;
+    result.memoryGrowthPct = m0 && m1 !== null ? ((m1 - m0) / m0) * 100 : null;
+    const errors = h.pageErrors(page);
+    if (errors.length) result.notes.push(`page errors: ${errors.slice(0, 3).join(' | ').slice(0, 500)}`);
+    result.ok = true;
+  } catch (e) {
+    result.error = `${e.message}`.slice(0, 2000);
+    result.pageReport = h.pageReport(page).slice(-3000);
+    log(`  ${scenario}/${impl}/${backend} failed: ${result.error.split('\n')[0]}`);
+  } finally {
+    result.scriptsFetched = [...new Set(jsFetched)];
+    await context.close().catch(() => {});
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. An immersive VR session on an emulated Meta Quest 3 (IWER, npm `iwer`, installed before the
+// app starts as tests/browser/xr.test.mjs does), on the demo twin with its feed: XR frames per
+// second and the app's own XR figures from `stats().xr`.
+
+async function runXrCase(browser, base, backend) {
+  const result = { scenario: 'xr', impl: 'twinlens', backend, ok: false, notes: [] };
+  const iwer = path.join(ROOT, 'node_modules', 'iwer', 'build', 'iwer.js');
+  if (!fs.existsSync(iwer)) {
+    result.error = 'npm iwer is not installed (node_modules/iwer/build/iwer.js)';
+    return result;
+  }
+  const context = await browser.newContext({ viewport: opts.viewport, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  h.watchPage(page);
+  page.setDefaultTimeout(60_000);
+  try {
+    await page.addInitScript({ path: iwer });
+    await page.addInitScript(() => {
+      const { XRDevice, metaQuest3 } = window.IWER;
+      const device = new XRDevice(metaQuest3, { stereoEnabled: true });
+      device.installRuntime({ forceInstall: true });
+      device.position.set(0.0, 1.6, 3.0); // standing 3 m in front of the skid
+      window.__iwer = { device };
+    });
+    const url = `${base}?manifest=${SCENARIOS.demo.manifest}&backend=${backend}&continuous=1`;
+    result.url = url;
+    await page.goto(url, { waitUntil: 'load', timeout: D.loadTimeoutS * 1000 });
+    await page.waitForFunction(
+      () => {
+        const s = window.twinlens?.stats?.();
+        return s && ((s.state === 'ready' && s.frames >= 1) || s.state === 'error');
+      },
+      null,
+      { timeout: D.loadTimeoutS * 1000, polling: 250 },
+    );
+    const button = page.locator('#xr-enter-vr');
+    await button.waitFor({ state: 'visible', timeout: 30_000 });
+    await button.click();
+    const xrStats = () => page.evaluate(() => window.twinlens.stats().xr ?? null);
+    const deadline = Date.now() + 60_000;
+    let x = await xrStats();
+    while (!(x && x.active && x.frames >= 3)) {
+      if (Date.now() > deadline) throw new Error(`the VR session did not run within 60 s; xr stats ${JSON.stringify(x)?.slice(0, 500)}`);
+      await sleep(250);
+      x = await xrStats();
+    }
+    await sleep(D.warmupS * 1000);
+    if (await page.evaluate(() => typeof window.twinlens.resetTimings === 'function')) {
+      await page.evaluate(() => window.twinlens.resetTimings());
+    }
+    const x0 = await xrStats();
+    const t0 = Date.now();
+    await sleep(D.demoS * 1000);
+    const x1 = await xrStats();
+    const elapsed = (Date.now() - t0) / 1000;
+    const after = await readStats(page, 'twinlens');
+    result.seconds = elapsed;
+    result.xr = {
+      mode: x1.mode ?? null,
+      path: x1.path ?? null,
+      renderer: x1.renderer ?? null,
+      views: x1.views ?? null,
+      framebuffer: x1.framebuffer ?? null,
+      framesPerSecond: (x1.frames - x0.frames) / elapsed,
+      cpuMsPerFrame: x1.cpuMsPerFrame ?? null,
+      cpuMsPerView: x1.cpuMsPerView ?? null,
+      cpuMsSubmit: x1.cpuMsSubmit ?? null,
+      drawCallsPerView: x1.drawCallsPerView ?? null,
+      trianglesPerView: x1.trianglesPerView ?? null,
+    };
+    // stats().timings covers inline frames; during a session there may be none.
+    result.timings = after.timings && after.timings.frames > 0 ? after.timings : null;
+    result.fps = result.xr.framesPerSecond;
+    result.drawCalls = result.xr.drawCallsPerView;
+    result.triangles = result.xr.trianglesPerView;
+    await page.evaluate(() => window.twinlens.xr?.exit?.()).catch(() => {});
+    const errors = h.pageErrors(page);
+    if (errors.length) result.notes.push(`page errors: ${errors.slice(0, 3).join(' | ').slice(0, 500)}`);
+    result.ok = true;
+  } catch (e) {
+    result.error = `${e.message}`.slice(0, 2000);
+    result.pageReport = h.pageReport(page).slice(-3000);
+    log(`  xr/twinlens/${backend} failed: ${result.error.split('\n')[0]}`);
+  } finally {
+    await context.close().catch(() => {});
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting.
+
+const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+const fmtMs = (v) => (!isNum(v) ? 'n/a' : v < 1 ? v.toFixed(3) : v < 100 ? v.toFixed(2) : v.toFixed(0));
+const fmtInt = (v) => (!isNum(v) ? 'n/a' : Math.round(v).toLocaleString('en-US'));
+const fmtBytes = (v) =>
+  !isNum(v) ? 'n/a' : v >= 1e6 ? `${(v / 1e6).toFixed(2)} MB` : v >= 1e3 ? `${(v / 1e3).toFixed(1)} kB` : `${v} B`;
+const fmtPct = (v) => (!isNum(v) ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(2)} %`);
+const fmtRate = (v) => (!isNum(v) ? 'n/a' : v >= 1e6 ? `${(v / 1e6).toFixed(2)} M/s` : v >= 1e3 ? `${(v / 1e3).toFixed(1)} k/s` : `${v.toFixed(1)}/s`);
+const ratio = (a, b) => (isNum(a) && isNum(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : '—');
+const get = (obj, p) => p.split('.').reduce((o, k) => (o == null ? undefined : o[k]), obj);
+
+const FIGURES = [
+  ['first frame after navigation (ms)', 'firstFrameMs', fmtMs],
+  ['page ready (ms, wall clock from goto)', 'readyMs', fmtMs],
+  ['CPU per frame p50 (ms)', 'timings.cpuMs.p50', fmtMs],
+  ['CPU per frame p95 (ms)', 'timings.cpuMs.p95', fmtMs],
+  ['· apply p50 / p95 (ms)', ['timings.applyMs.p50', 'timings.applyMs.p95'], fmtMs],
+  ['· overlay p50 / p95 (ms)', ['timings.overlayMs.p50', 'timings.overlayMs.p95'], fmtMs],
+  ['· encode p50 / p95 (ms)', ['timings.encodeMs.p50', 'timings.encodeMs.p95'], fmtMs],
+  ['frame interval p50 (ms)', 'timings.intervalMs.p50', fmtMs],
+  ['frame interval p95 (ms)', 'timings.intervalMs.p95', fmtMs],
+  ['frames/s in the window', 'fps', (v) => (isNum(v) ? v.toFixed(1) : 'n/a')],
+  ['timed frames', 'timings.frames', fmtInt],
+  ['draw calls per view', 'drawCalls', fmtInt],
+  ['triangles per view', 'triangles', fmtInt],
+  ['wasm memory at start', 'memoryStart.wasmBytes', fmtBytes],
+  ['JS heap at start (after GC)', 'memoryStart.jsHeapBytes', fmtBytes],
+  ['memory at end (wasm + JS)', 'memoryEnd.totalBytes', fmtBytes],
+  ['memory growth over the window', 'memoryGrowthPct', fmtPct],
+  ['samples received/s', 'feed.samplesPerSecond', fmtRate],
+  ['samples applied per frame', 'feed.samplesPerFrame', fmtInt],
+  ['apply per sample (µs, p50 ÷ samples per frame)', 'feed.applyUsPerSample', (v) => (isNum(v) ? v.toFixed(3) : 'n/a')],
+  ['apply per frame at 60 frames/s (ms, estimate)', 'feed.applyMsAt60fps', fmtMs],
+];
+// Figures whose twinlens / three.js ratio means nothing (a ratio of percentages).
+const NO_RATIO = new Set(['memoryGrowthPct']);
+
+function cell(r, key, fmt) {
+  if (!r) return '—';
+  if (!r.ok) return 'failed';
+  if (Array.isArray(key)) return key.map((k) => fmt(get(r, k))).join(' / ');
+  return fmt(get(r, key));
+}
+
+function ratioCell(a, b, key) {
+  if (!a?.ok || !b?.ok || NO_RATIO.has(key)) return '—';
+  if (Array.isArray(key)) return key.map((k) => ratio(get(a, k), get(b, k))).join(' / ');
+  return ratio(get(a, key), get(b, key));
+}
+
+/** The largest of twinlens's per-frame costs (p50), with "outside wasm" (browser, compositor,
+ * GPU process waits) as interval − CPU. */
+function largestCost(r) {
+  const t = r?.timings;
+  if (!r?.ok || !t || !isNum(t.cpuMs?.p50)) return null;
+  const parts = {
+    apply: t.applyMs?.p50,
+    overlay: t.overlayMs?.p50,
+    encode: t.encodeMs?.p50,
+  };
+  const named = Object.values(parts).filter(isNum).reduce((a, b) => a + b, 0);
+  parts['other wasm work'] = Math.max(0, t.cpuMs.p50 - named);
+  if (isNum(t.intervalMs?.p50)) parts['outside wasm (browser, raster, waiting for the next frame)'] = Math.max(0, t.intervalMs.p50 - t.cpuMs.p50);
+  const [name, ms] = Object.entries(parts).filter(([, v]) => isNum(v)).sort((a, b) => b[1] - a[1])[0];
+  const inWasm = Object.entries(parts).filter(([k, v]) => isNum(v) && !k.startsWith('outside')).sort((a, b) => b[1] - a[1])[0];
+  return { name, ms, inWasm: inWasm ? { name: inWasm[0], ms: inWasm[1] } : null };
+}
+
+function evaluateBudgets(report) {
+  const out = [];
+  const add = (name, value, limit, unit, note) =>
+    out.push({ name, value: isNum(value) ? value : null, limit, unit, pass: isNum(value) ? value < limit : null, note: note ?? null });
+  const find = (scenario, impl, backend) => report.cases.find((c) => c.scenario === scenario && c.impl === impl && c.backend === backend);
+  for (const b of opts.backends) {
+    const demo = find('demo', 'twinlens', b);
+    if (demo) {
+      add(`demo ${b}: wasm CPU per frame p95`, demo.ok ? get(demo, 'timings.cpuMs.p95') : null, 2, 'ms');
+      add(`demo ${b}: first frame`, demo.ok ? demo.firstFrameMs : null, 1500, 'ms', 'localhost');
+    }
+  }
+  const app = report.transfer?.twinlens?.app;
+  if (app) add('transfer: wasm + JS, gzip', app.gzip, 1_000_000, 'bytes', '1 MB = 1,000,000 bytes');
+  for (const b of opts.backends) {
+    const live = find('live', 'twinlens', b);
+    if (live) {
+      const a = get(live, 'timings.applyMs.p95');
+      const o = get(live, 'timings.overlayMs.p95');
+      const at60 = get(live, 'feed.applyMsAt60fps');
+      const est = isNum(at60) && isNum(get(live, 'fps')) && live.fps < 30
+        ? `; at ${live.fps.toFixed(1)} frames/s each frame applies ${fmtInt(get(live, 'feed.samplesPerFrame'))} samples, at 60 frames/s apply would be about ${fmtMs(at60)} ms`
+        : '';
+      add(`10k sensors ${b}: apply + overlay p95`, live.ok && isNum(a) && isNum(o) ? a + o : null, 3, 'ms', `sum of the two p95s (an upper bound of the p95 of the sum)${est}`);
+      const soak = live.seconds ? `${Math.round(live.seconds)} s run${live.seconds < 299 ? '; the budget is for 5 min' : ''}` : null;
+      add(`10k sensors ${b}: memory growth`, live.ok ? live.memoryGrowthPct : null, 5, '%', soak);
+    }
+  }
+  return out;
+}
+
+function fmtBudgetValue(b) {
+  if (b.value === null) return 'n/a';
+  if (b.unit === 'bytes') return fmtBytes(b.value);
+  if (b.unit === '%') return fmtPct(b.value);
+  return `${fmtMs(b.value)} ${b.unit}`;
+}
+const fmtLimit = (b) => (b.unit === 'bytes' ? fmtBytes(b.limit) : `${b.limit} ${b.unit}`);
+const verdict = (b) => (b.pass === null ? 'n/a' : b.pass ? 'PASS' : 'MISS');
+
+function markdown(report) {
+  const L = [];
+  const m = report.machine;
+  L.push(`# twinlens benchmark ${report.startedAt}`);
+  L.push('');
+  L.push(`Mode: **${report.mode}** (warm-up ${D.warmupS} s; demo ${D.demoS} s, plant ${D.plantS} s, 10k-sensor run ${D.soakS} s per case).`);
+  L.push('');
+  L.push('| | |');
+  L.push('|---|---|');
+  L.push(`| machine | ${m.cpu}, ${m.cores} cores, ${(m.ramBytes / 2 ** 30).toFixed(1)} GiB RAM |`);
+  L.push(`| OS | ${m.os} |`);
+  L.push(`| browser | ${report.chromium ?? 'n/a'} (headless, flags as tests/browser/harness.mjs + --enable-precise-memory-info) |`);
+  if (report.gpu) {
+    const g = report.gpu;
+    L.push(`| GPU | WebGPU: ${g.webgpu ? `${g.webgpu.vendor} ${g.webgpu.architecture}`.trim() : `none (${g.webgpuError ?? 'no adapter'})`}; WebGL2: ${g.webgl2?.renderer ?? 'none'} |`);
+  }
+  L.push(`| node | ${m.node} |`);
+  L.push(`| three.js | ${m.three ?? 'not installed'} |`);
+  L.push(`| git | ${m.git.commit ?? 'n/a'}${m.git.dirty ? ' (with uncommitted changes)' : ''} |`);
+  L.push(`| viewport | ${opts.viewport.width}×${opts.viewport.height} CSS px at devicePixelRatio 1 |`);
+  L.push('');
+  L.push('SwiftShader (when shown above) is a CPU rasteriser: frame intervals say little about a real GPU; compare ratios within one run, and the wasm CPU figures, which do not depend on the GPU.');
+  L.push('');
+
+  // Budgets.
+  L.push('## Budgets');
+  L.push('');
+  L.push('| budget | value | limit | verdict | note |');
+  L.push('|---|---|---|---|---|');
+  for (const b of report.budgets) L.push(`| ${b.name} | ${fmtBudgetValue(b)} | < ${fmtLimit(b)} | ${verdict(b)} | ${b.note ?? ''} |`);
+  L.push('');
+
+  // Transfer.
+  const t = report.transfer;
+  if (t) {
+    L.push('## Transfer size');
+    L.push('');
+    L.push('| what | raw | gzip | brotli |');
+    L.push('|---|---|---|---|');
+    const row = (name, s) => L.push(`| ${name} | ${fmtBytes(s?.raw)} | ${fmtBytes(s?.gzip)} | ${fmtBytes(s?.brotli)} |`);
+    row('twinlens wasm', t.twinlens.wasm);
+    row('twinlens JS', t.twinlens.js);
+    row('**twinlens wasm + JS**', t.twinlens.app);
+    row('twinlens default assets (HTML, CSS, demo model + manifest)', t.twinlens.assets);
+    for (const [b, s] of Object.entries(t.threejs || {})) {
+      row(`three.js reference JS (${b}: ${s.files.length} modules)`, s.total);
+    }
+    if (t.threejs) {
+      for (const [b, s] of Object.entries(t.threejs)) {
+        L.push(`| ratio twinlens / three.js (${b}, wasm + JS) | ${ratio(t.twinlens.app.raw, s.total.raw)} | ${ratio(t.twinlens.app.gzip, s.total.gzip)} | ${ratio(t.twinlens.app.brotli, s.total.brotli)} |`);
+      }
+    }
+    L.push('');
+  }
+
+  // Scenarios.
+  const find = (scenario, impl, backend) => report.cases.find((c) => c.scenario === scenario && c.impl === impl && c.backend === backend);
+  for (const [id, sc] of Object.entries(SCENARIOS)) {
+    const cases = report.cases.filter((c) => c.scenario === id);
+    if (!cases.length) continue;
+    L.push(`## ${sc.title}`);
+    L.push('');
+    const cols = [];
+    for (const b of opts.backends) {
+      cols.push({ head: `twinlens ${b}`, r: find(id, 'twinlens', b) });
+      if (opts.impls.includes('threejs')) {
+        cols.push({ head: `three.js ${b}`, r: find(id, 'threejs', b) });
+        cols.push({ head: 'ratio', ratio: [find(id, 'twinlens', b), find(id, 'threejs', b)] });
+      }
+    }
+    L.push(`| figure | ${cols.map((c) => c.head).join(' | ')} |`);
+    L.push(`|---|${cols.map(() => '---').join('|')}|`);
+    for (const [label, key, fmt] of FIGURES) {
+      const cells = cols.map((c) => (c.ratio ? ratioCell(c.ratio[0], c.ratio[1], key) : cell(c.r, key, fmt)));
+      if (cells.every((x) => x === 'n/a' || x === '—' || x === 'n/a / n/a' || x === '— / —')) continue;
+      L.push(`| ${label} | ${cells.join(' | ')} |`);
+    }
+    L.push('');
+    for (const c of cases) {
+      const lc = c.impl === 'twinlens' ? largestCost(c) : null;
+      if (lc) {
+        L.push(`- largest cost, twinlens ${c.backend}: **${lc.name}** (${fmtMs(lc.ms)} ms p50)${lc.inWasm && lc.inWasm.name !== lc.name ? `; inside wasm: ${lc.inWasm.name} (${fmtMs(lc.inWasm.ms)} ms p50)` : ''}`);
+      } else if (c.impl === 'twinlens' && c.ok) {
+        L.push(`- largest cost, twinlens ${c.backend}: n/a (stats().timings not exposed)`);
+      }
+    }
+    for (const c of cases) {
+      const label = `${c.impl} ${c.backend}`;
+      if (!c.ok) L.push(`- ${label}: **failed**: ${String(c.error).split('\n')[0]}`);
+      for (const n of c.notes || []) L.push(`- ${label}: ${n}`);
+      if (c.renderer) L.push(`- ${label}: renderer ${c.renderer}${c.instancedMeshes ? `, ${c.instancedMeshes} InstancedMesh` : ''}${c.labels ? `, ${c.labels} CSS2D labels` : ''}`);
+    }
+    L.push('');
+  }
+
+  // XR.
+  if (report.xr) {
+    L.push('## Immersive session (WebXR emulator)');
+    L.push('');
+    L.push(`${report.xr.status}.`);
+    L.push('');
+    const cases = report.xr.cases || [];
+    if (cases.length) {
+      const XR_FIGURES = [
+        ['XR frames/s', 'xr.framesPerSecond', (v) => (isNum(v) ? v.toFixed(1) : 'n/a')],
+        ['wasm CPU per XR frame (ms, mean of 60)', 'xr.cpuMsPerFrame', fmtMs],
+        ['· per view (ms)', 'xr.cpuMsPerView', fmtMs],
+        ['· submit (ms)', 'xr.cpuMsSubmit', fmtMs],
+        ['CPU per frame p50 / p95 (stats().timings, ms)', ['timings.cpuMs.p50', 'timings.cpuMs.p95'], fmtMs],
+        ['views', 'xr.views', fmtInt],
+        ['draw calls per view', 'xr.drawCallsPerView', fmtInt],
+        ['triangles per view', 'xr.trianglesPerView', fmtInt],
+        ['framebuffer', 'xr.framebuffer', (v) => (Array.isArray(v) ? `${v[0]}×${v[1]}` : 'n/a')],
+        ['path / renderer', ['xr.path', 'xr.renderer'], (v) => v ?? 'n/a'],
+      ];
+      L.push(`| figure | ${cases.map((c) => `twinlens ${c.backend} page`).join(' | ')} |`);
+      L.push(`|---|${cases.map(() => '---').join('|')}|`);
+      for (const [label, key, fmt] of XR_FIGURES) L.push(`| ${label} | ${cases.map((c) => cell(c, key, fmt)).join(' | ')} |`);
+      L.push('');
+      for (const c of cases) {
+        if (!c.ok) L.push(`- ${c.backend}: **failed**: ${String(c.error).split('\n')[0]}`);
+        for (const n of c.notes || []) L.push(`- ${c.backend}: ${n}`);
+      }
+      L.push('');
+    }
+  }
+
+  // Host.
+  if (report.host) {
+    L.push('## Host benchmarks (criterion, benches/core.rs)');
+    L.push('');
+    if (!report.host.ok) L.push(`cargo bench failed (exit ${report.host.exitCode}); see the JSON for its output.`);
+    if (report.host.results.length) {
+      L.push('| benchmark | mean | median | throughput |');
+      L.push('|---|---|---|---|');
+      const t = (ns) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+      for (const r of report.host.results) {
+        const tp = r.elementsPerSecond ? `${fmtRate(r.elementsPerSecond)}${/telemetry/.test(r.id) ? ' samples' : /layout/.test(r.id) ? ' labels' : ''}` : r.bytesPerSecond ? `${(r.bytesPerSecond / 1e6).toFixed(1)} MB/s` : '';
+        L.push(`| ${r.id} | ${t(r.meanNs)} | ${t(r.medianNs)} | ${tp} |`);
+      }
+      L.push('');
+      L.push(`Command: \`${report.host.command}\` (release profile: opt-level "z", LTO, as the shipped wasm).`);
+    }
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main.
+
+async function main() {
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  const report = {
+    schema: 1,
+    startedAt: startedAt.toISOString(),
+    mode: opts.quick ? 'quick' : 'full',
+    options: { ...opts, outDir: rel(opts.outDir) },
+    machine: machineInfo(),
+    chromium: null,
+    gpu: null,
+    transfer: null,
+    cases: [],
+    xr: null,
+    host: null,
+    budgets: [],
+  };
+  log(`${report.mode} run; results go to ${rel(opts.outDir)}/${stamp}.{json,md}`);
+
+  // Generated plant (deterministic; rebuilt every run so it matches the generator).
+  const gen = path.join(ROOT, 'bench', 'generated');
+  log('generating the scaled plant into bench/generated');
+  execFileSync(h.twinlensBin(), ['gen-bench-plant', '--out-dir', gen], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+
+  // The app as built now, and its transfer sizes.
+  const site = snapshotDist();
+  report.transfer = { twinlens: distTransfer(site) };
+
+  let feed = null;
+  let server = null;
+  let browser = null;
+  try {
+    // Host benchmarks first, alone on the CPU.
+    if (opts.criterion) report.host = await runCriterion();
+
+    // Feed, server, browser.
+    if (opts.only.includes('live')) {
+      feed = await startFeed({ ids: sensorIds(path.join(gen, 'plant-10k.twin.json')), hz: 10, batch: 1000 });
+      log(`feed: ${feed.url} (${feed.stats().sensors} sensors at 10 Hz, 1,000 readings a frame)`);
+    }
+    prepareSite(site, feed ? feed.url : 'ws://127.0.0.1:9/');
+    process.env.TWINLENS_DIST = site;
+    server = await h.startServer();
+    log(`server: ${server.url} (serving ${site})`);
+    browser = await (await import('playwright-core')).chromium.launch({
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      headless: true,
+      args: [...h.CHROMIUM_ARGS, '--enable-precise-memory-info'],
+      timeout: 60_000,
+    });
+    report.chromium = `Chromium ${browser.version()}`;
+    {
+      const ctx = await browser.newContext();
+      const p = await ctx.newPage();
+      report.gpu = await h.probeGpu(p, server.url).catch((e) => ({ error: String(e) }));
+      await ctx.close();
+    }
+
+    const scenarios = opts.only.filter((s) => SCENARIOS[s]);
+    for (const scenario of scenarios) {
+      for (const backend of opts.backends) {
+        for (const impl of opts.impls) {
+          log(`${scenario} / ${impl} / ${backend} …`);
+          const r = await runCase(browser, server.url, scenario, impl, backend);
+          report.cases.push(r);
+          if (r.ok) {
+            log(
+              `  ok: first frame ${fmtMs(r.firstFrameMs)} ms, cpu p95 ${fmtMs(get(r, 'timings.cpuMs.p95'))} ms, ` +
+                `interval p50 ${fmtMs(get(r, 'timings.intervalMs.p50'))} ms, ${isNum(r.fps) ? r.fps.toFixed(1) : 'n/a'} frames/s, ` +
+                `${fmtInt(r.drawCalls)} draws, ${fmtInt(r.triangles)} triangles`,
+            );
+          }
+        }
+      }
+    }
+
+    // 4. Immersive session: only once the app exposes window.twinlens.xr.
+    if (opts.only.includes('xr')) {
+      const demoCase = report.cases.find((c) => c.scenario === 'demo' && c.impl === 'twinlens' && c.ok);
+      let hasXr = demoCase ? demoCase.hasXr : null;
+      if (hasXr === null) {
+        const ctx = await browser.newContext({ viewport: opts.viewport });
+        const p = await ctx.newPage();
+        try {
+          await p.goto(server.url, { waitUntil: 'load', timeout: 60_000 });
+          await p.waitForFunction(() => window.twinlens && typeof window.twinlens.stats === 'function', null, { timeout: 60_000 });
+          hasXr = await p.evaluate(() => window.twinlens.xr !== undefined && window.twinlens.xr !== null);
+        } catch {
+          hasXr = false;
+        }
+        await ctx.close();
+      }
+      if (hasXr) {
+        report.xr = { available: true, status: 'immersive-vr on an emulated Meta Quest 3 (IWER), stereo, demo twin with its feed', cases: [] };
+        for (const backend of opts.backends) {
+          log(`xr / twinlens / ${backend} …`);
+          const r = await runXrCase(browser, server.url, backend);
+          report.xr.cases.push(r);
+          if (r.ok) log(`  ok: ${r.xr.framesPerSecond.toFixed(1)} XR frames/s, ${fmtMs(r.xr.cpuMsPerFrame)} ms wasm CPU per XR frame, ${fmtInt(r.xr.drawCallsPerView)} draws per view`);
+        }
+      } else {
+        report.xr = { available: false, status: 'not available: XR not landed (window.twinlens.xr is missing)' };
+      }
+    }
+  } finally {
+    await browser?.close().catch(() => {});
+    await server?.stop().catch(() => {});
+    if (feed) {
+      report.feed = feed.stats();
+      await feed.close();
+    }
+    if (opts.keepTemp) log(`kept ${site}`);
+    else fs.rmSync(site, { recursive: true, force: true });
+  }
+
+  // Transfer of the three.js reference: the modules its pages fetched, compressed here.
+  const threeTransfer = {};
+  for (const b of opts.backends) {
+    const c = report.cases.find((x) => x.impl === 'threejs' && x.backend === b && x.scriptsFetched?.length);
+    if (!c) continue;
+    const files = c.scriptsFetched
+      .map((p) => {
+        const local = p.startsWith('/bench/three/')
+          ? path.join(ROOT, 'node_modules', 'three', p.slice('/bench/three/'.length))
+          : p.startsWith('/bench/threejs/')
+            ? path.join(ROOT, 'bench', 'threejs', p.slice('/bench/threejs/'.length))
+            : null;
+        if (!local || !fs.existsSync(local)) return null;
+        return { name: p, ...sizes(fs.readFileSync(local)) };
+      })
+      .filter(Boolean);
+    threeTransfer[b] = { files, total: addSizes(files) };
+  }
+  if (Object.keys(threeTransfer).length) report.transfer.threejs = threeTransfer;
+
+  report.finishedAt = new Date().toISOString();
+  report.budgets = evaluateBudgets(report);
+  report.largestCosts = report.cases
+    .filter((c) => c.impl === 'twinlens')
+    .map((c) => ({ scenario: c.scenario, backend: c.backend, largest: largestCost(c) }));
+
+  fs.mkdirSync(opts.outDir, { recursive: true });
+  const jsonPath = path.join(opts.outDir, `${stamp}.json`);
+  const mdPath = path.join(opts.outDir, `${stamp}.md`);
+  const md = markdown(report);
+  fs.writeFileSync(jsonPath, JSON.stringify(report, null, 2) + '\n');
+  fs.writeFileSync(mdPath, md + '\n');
+
+  console.log('');
+  console.log(md);
+  console.log('');
+  console.log('Budgets:');
+  for (const b of report.budgets) {
+    console.log(`  ${verdict(b).padEnd(4)}  ${b.name}: ${fmtBudgetValue(b)} (limit < ${fmtLimit(b)})${b.note ? `  [${b.note}]` : ''}`);
+  }
+  console.log('Largest cost per scenario (twinlens):');
+  for (const l of report.largestCosts) {
+    console.log(`  ${l.scenario} ${l.backend}: ${l.largest ? `${l.largest.name} (${fmtMs(l.largest.ms)} ms p50)` : 'n/a (no timings)'}`);
+  }
+  console.log(`\nbench: wrote ${rel(jsonPath)} and ${rel(mdPath)}`);
+
+  const measured = report.cases.some((c) => c.ok) || (report.host && report.host.results.length > 0);
+  return measured ? 0 : 1;
+}
+
+main()
+  .then((code) => {
+    clearTimeout(watchdog);
+    process.exit(code);
+  })
+  .catch((e) => {
+    console.error(`bench: the harness failed: ${e.stack || e}`);
+    process.exit(1);
+  });

@@ -1,0 +1,2397 @@
+//! WebXR sessions: AR placement, anchoring and precise alignment of the twin on the real
+//! machine, and a VR walkthrough at 1:1.
+//!
+//! [`XrController`] lives in the [`App`] for the page's life: it checks what the browser
+//! supports, shows the entry buttons (or says why there are none), starts sessions and owns the
+//! HUD. A running session is an [`ActiveSession`]: it borrows the app's renderer (or a WebGL2
+//! renderer of its own when the page renders with WebGPU, see below), owns every closure and
+//! listener it registers and every GPU object it creates, and hands the renderer back when the
+//! session ends, however it ends (Exit button, system UI, runtime). The inline view is suspended
+//! meanwhile and resumes with its camera untouched.
+//!
+//! Rendering path, reported as `stats().xr.path`:
+//! - `"webgl-canvas"`: the `XRWebGLLayer` has no framebuffer (emulators such as IWER, some
+//!   runtimes): views are drawn into the canvas, whose size follows the layer every frame.
+//! - `"webgl-layer"`: the layer has an opaque framebuffer (headsets, phones): drawn offscreen
+//!   with depth and copied into it (see `render::xr_target`).
+//! - `"webgpu-binding"` (`XRGPUBinding`) is not used: wgpu 30 cannot request an XR-compatible
+//!   WebGPU adapter, and a session requested with the `"webgpu"` feature cannot fall back to a
+//!   WebGL layer. When the inline view runs on WebGPU, the session therefore renders with a
+//!   WebGL2 renderer on a second canvas (`stats().xr.renderer == "xr-canvas"`), created at the
+//!   first session and kept for later ones (a canvas's WebGL context cannot be released and
+//!   re-created reliably, so re-creating it per session would leak contexts).
+//!
+//! VR locomotion keeps its origin offset here rather than in
+//! `XRReferenceSpace.getOffsetReferenceSpace` (broken in IWER 2.5.0, and one less object to
+//! replace per teleport): runtime poses stay in the base `local-floor` space, and the offset
+//! `L` (the moved space's origin in the base space) is applied to views (`view · L`) and to
+//! input poses (`L⁻¹ · pose`).
+
+use std::cell::RefCell;
+use std::f32::consts::PI;
+use std::rc::{Rc, Weak};
+
+use glam::{Mat4, Quat, Vec2, Vec3};
+use js_sys::{Array, Object, Promise, Reflect};
+use serde::Serialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{
+    HtmlCanvasElement, WebGl2RenderingContext, XrFrame, XrInputSourceEvent, XrReferenceSpace,
+    XrReferenceSpaceType, XrRenderStateInit, XrRigidTransform, XrSession, XrSessionInit, XrSpace,
+    XrWebGlLayer, XrWebGlLayerInit,
+};
+
+use super::app::{App, SharedStats};
+use super::dom::Listener;
+use super::xr_ffi::{
+    FrameExt, SessionExt, XrAnchor, XrHitTestResult, XrHitTestSource, hit_test_results,
+    request_hit_test_source, resolve, set_dom_overlay_root,
+};
+use super::xr_hud::{
+    GESTURE_SELECT_GRACE_MS, HudAction, HudView, InputQueue, SelectSource, XrHud, XrInput, XrMode,
+};
+use crate::model::{Aabb, TwinModel};
+use crate::overlay::pick::{Ray, pick_node, sensor_for_node};
+use crate::render::xr_target::{GpuCounts, MarkerVertex, XrFrameDesc, XrFrameStats, XrOutput, XrTarget, XrViewDraw};
+use crate::render::{BackendChoice, CLEAR_COLOR, Renderer, Viewport};
+use crate::xr::align::{self, Alignment, PointPair};
+use crate::xr::markers::{self, colors};
+use crate::xr::placement::{
+    Placement, PlacementFlow, PlacementState, ScaleMode, drag_nudge, metres_per_px, storage_key,
+    viewer_yaw,
+};
+use crate::xr::teleport::{self, ArcParams, SNAP_TURN_STEP, SnapTurnInput};
+use crate::xr::views::{self, ClipDepth, PixelRect};
+
+/// How long `makeXRCompatible()` may take before the session goes ahead without it (Chromium
+/// without an XR device never settles it; an emulator patches it).
+const MAKE_XR_COMPATIBLE_TIMEOUT_MS: i32 = 3000;
+/// HUD refreshes per second (and at once after an input).
+const HUD_INTERVAL_MS: f64 = 250.0;
+/// Frames averaged for the CPU figures.
+const TIMING_WINDOW: usize = 60;
+/// First frames of a session left out of the CPU figures (shader compilation, first uploads).
+const TIMING_WARMUP_FRAMES: u64 = 5;
+/// One HUD rotate step.
+const ROTATE_STEP: f32 = PI / 12.0;
+/// Thumbstick rotation speed of a placed AR twin, radians per second at full deflection.
+const STICK_TURN_SPEED: f32 = PI / 2.0;
+/// Teleports may land this far (metres) from the twin's footprint.
+const TELEPORT_RADIUS_M: f32 = 10.0;
+/// Length of a drawn controller ray, metres.
+const RAY_LENGTH_M: f32 = 3.0;
+/// Parts further than this along a select ray are not picked, metres.
+const PICK_RANGE_M: f32 = 50.0;
+/// Alignment uses at most this many point pairs.
+const MAX_ALIGN_PAIRS: usize = 6;
+/// Gap in front of the twin in VR, metres.
+const VR_STANDOFF_M: f32 = 1.5;
+/// A hit surface whose normal's vertical component is below this (about 45° of tilt) is not
+/// offered for placing the twin.
+const MIN_SURFACE_UP: f32 = 0.7;
+/// localStorage writes of a gesture-adjusted placement wait this long for the gesture to end.
+const PERSIST_DELAY_MS: f64 = 500.0;
+
+// ---------------------------------------------------------------------------------------------
+// Stats.
+
+/// `stats().xr`, documented in README.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct XrStats {
+    /// What the browser offers.
+    pub supported: SupportStats,
+    /// A session is running.
+    pub active: bool,
+    /// A session is being started.
+    pub starting: bool,
+    /// `"immersive-ar"` / `"immersive-vr"` of the running or last session.
+    pub mode: Option<&'static str>,
+    /// `"webgl-canvas"`, `"webgl-layer"` (see the module notes).
+    pub path: Option<&'static str>,
+    /// `"inline"` (the page's renderer) or `"xr-canvas"` (a WebGL2 renderer for XR because the
+    /// page renders with WebGPU).
+    pub renderer: Option<&'static str>,
+    /// Reference space in use (`"local-floor"` or `"local"`).
+    pub reference_space: Option<&'static str>,
+    /// Sessions started since load.
+    pub sessions: u32,
+    /// Frames rendered in the running or last session.
+    pub frames: u64,
+    /// Views drawn in the last frame.
+    pub views: u32,
+    /// Wasm CPU time per XR frame (input, poses, encoding), milliseconds, mean of the last 60.
+    pub cpu_ms_per_frame: f64,
+    /// Wasm CPU time recording one view, milliseconds, mean of the last 60 frames.
+    pub cpu_ms_per_view: f64,
+    /// Wasm CPU time of the submit, milliseconds, mean of the last 60 frames (on WebGL2 the GL
+    /// calls happen here, so it grows with the draw calls of all views).
+    pub cpu_ms_submit: f64,
+    /// Draw calls of the busiest view in the last frame.
+    pub draw_calls_per_view: u32,
+    /// Triangles of the busiest view in the last frame.
+    pub triangles_per_view: u64,
+    /// XR framebuffer size, pixels.
+    pub framebuffer: Option<[u32; 2]>,
+    /// AR placement: `"searching"`, `"previewing"`, `"placed"` (`"placed"` in VR).
+    pub placement: &'static str,
+    /// The twin's placement when there is one.
+    pub placement_pose: Option<PoseStats>,
+    /// How it got there: `"hit"`, `"restored-anchor"`, `"restored-storage"`, `"aligned"`,
+    /// `"vr"`.
+    pub placement_source: Option<&'static str>,
+    /// `"none"`, `"pending"`, `"tracked"`, `"lost"`, `"unsupported"`, `"failed"`.
+    pub anchor: &'static str,
+    /// The anchor has a persistent handle (restored on the next visit).
+    pub anchor_persistent: bool,
+    /// A stored placement from an earlier visit is offered for confirmation.
+    pub restore_offered: bool,
+    /// RMS error of the last alignment, centimetres.
+    pub alignment_rms_cm: Option<f32>,
+    /// Alignment details.
+    pub alignment: AlignStats,
+    /// `"tracking"`, `"limited"` (emulated position), `"lost"`.
+    pub tracking: &'static str,
+    /// `XRSession.visibilityState`.
+    pub visibility: Option<String>,
+    /// `XRSession.environmentBlendMode`.
+    pub environment_blend_mode: Option<String>,
+    /// `XRSession.domOverlayState.type` when the DOM overlay is active.
+    pub dom_overlay: Option<String>,
+    /// Where the reticle is (AR hit-test), reference space.
+    pub reticle: Option<[f32; 3]>,
+    /// Viewer position in the (moved, in VR) space.
+    pub viewer: Option<[f32; 3]>,
+    /// Viewer heading, radians.
+    pub viewer_yaw: Option<f32>,
+    /// VR locomotion offset: the moved space's origin in the base space, and its yaw.
+    pub locomotion: Option<LocomotionStats>,
+    /// VR teleports done.
+    pub teleports: u32,
+    /// VR snap turns done.
+    pub snap_turns: u32,
+    /// Selects (tap, trigger, pinch, `xr.select()`) acted on; ignored ones (while paused, or
+    /// part of a two-finger gesture) do not count.
+    pub selects: u32,
+    /// The selected part (node name) and its sensor id.
+    pub selected: Option<SelectedStats>,
+    /// Live GPU objects of the renderer XR draws with (WebGL2 only).
+    pub gpu: Option<GpuCounts>,
+    /// Event listeners XR holds (HUD and entry buttons, plus the running session's).
+    pub listeners: usize,
+    /// Closures XR holds for the running session (frame callback and listeners).
+    pub session_closures: usize,
+    /// Visible HUD buttons (`data-xr` names).
+    pub hud: Vec<&'static str>,
+    /// The last XR problem shown, in words.
+    pub last_error: Option<String>,
+}
+
+/// `stats().xr.supported`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportStats {
+    /// Support has been checked.
+    pub checked: bool,
+    /// `isSessionSupported('immersive-ar')`.
+    pub ar: bool,
+    /// `isSessionSupported('immersive-vr')`.
+    pub vr: bool,
+    /// Why XR is not offered, in words (shown on the page).
+    pub reason: Option<String>,
+}
+
+/// A placement in `stats().xr`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoseStats {
+    /// Pivot position, metres.
+    pub position: [f32; 3],
+    /// Heading, radians.
+    pub yaw: f32,
+    /// Display scale.
+    pub scale: f32,
+}
+
+/// Alignment in `stats().xr.alignment`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlignStats {
+    /// Alignment mode is on.
+    pub active: bool,
+    /// Model points picked, twin coordinates.
+    pub model_points: Vec<[f32; 3]>,
+    /// Real points measured, reference space.
+    pub real_points: Vec<[f32; 3]>,
+    /// Residual per pair, centimetres.
+    pub residuals_cm: Vec<f32>,
+    /// Measured spread over model spread (1 when units and pairing are right).
+    pub scale_ratio: Option<f32>,
+    /// Why the last solve failed.
+    pub error: Option<String>,
+}
+
+/// VR locomotion in `stats().xr.locomotion`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LocomotionStats {
+    /// Offset translation, metres.
+    pub offset: [f32; 3],
+    /// Offset heading, radians.
+    pub yaw: f32,
+}
+
+/// The selected part in `stats().xr.selected`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SelectedStats {
+    /// Node name (or `node <index>`).
+    pub node: String,
+    /// Sensor bound to it or its nearest ancestor.
+    pub sensor: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The controller.
+
+/// A sensor as the HUD names it.
+#[derive(Debug, Clone)]
+pub struct XrSensor {
+    /// Sensor id (key of `stats().readings`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Unit shown after the value.
+    pub unit: Option<String>,
+    /// Node index it is bound to, if the node exists.
+    pub node: Option<usize>,
+}
+
+/// What XR needs to know about the twin on show.
+#[derive(Clone)]
+struct Twin {
+    /// The CPU model: picking parts and points, and the upload for a separate XR renderer.
+    model: Rc<TwinModel>,
+    /// The manifest's placement (model space → twin space), the inline view's model root.
+    root: Mat4,
+    /// Bounds in twin space.
+    bounds: Aabb,
+    /// `localStorage` key of the stored placement.
+    storage_key: String,
+    sensors: Rc<Vec<XrSensor>>,
+    /// `(node, index into sensors)`, for `sensor_for_node`.
+    node_sensors: Rc<Vec<(usize, usize)>>,
+}
+
+/// Where the session's renderer goes back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RendererHome {
+    /// The page's renderer (WebGL2 page).
+    App,
+    /// The controller's XR renderer (WebGPU page).
+    XrCanvas,
+}
+
+/// XR for the page: support, entry buttons, HUD and the running session.
+pub struct XrController {
+    app: Weak<RefCell<App>>,
+    stats: SharedStats,
+    hud: Rc<RefCell<XrHud>>,
+    queue: InputQueue,
+    support: SupportStats,
+    system_listeners: Vec<Listener>,
+    twin: Option<Twin>,
+    /// The WebGL2 renderer for sessions on a WebGPU page, kept between sessions.
+    xr_renderer: Option<(Renderer, HtmlCanvasElement)>,
+    session: Option<Rc<RefCell<ActiveSession>>>,
+    starting: bool,
+    sessions: u32,
+    /// Figures of the last session, shown after it ended.
+    last: XrStats,
+    last_error: Option<String>,
+}
+
+fn perf_now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// Runs `f` on the controller inside the app, when neither is busy.
+fn with_controller<R>(app: &Weak<RefCell<App>>, f: impl FnOnce(&mut XrController) -> R) -> Option<R> {
+    let app = app.upgrade()?;
+    let mut a = app.try_borrow_mut().ok()?;
+    a.xr_controller().map(f)
+}
+
+fn js_reason(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// `navigator.xr`, if the browser exposes it.
+fn xr_system() -> Option<web_sys::XrSystem> {
+    let navigator = web_sys::window()?.navigator();
+    let xr = Reflect::get(&navigator, &"xr".into()).ok()?;
+    (!xr.is_undefined() && !xr.is_null()).then(|| xr.unchecked_into())
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+impl XrController {
+    /// Finds the XR page elements, wires them, and starts checking support.
+    pub fn new(app: Weak<RefCell<App>>, stats: SharedStats) -> XrController {
+        let queue = InputQueue::default();
+        let enter: Rc<dyn Fn(XrMode)> = {
+            let app = app.clone();
+            Rc::new(move |mode| enter(&app, mode))
+        };
+        let document = web_sys::window().and_then(|w| w.document());
+        let hud = XrHud::new(document.as_ref(), &queue, enter);
+        let mut controller = XrController {
+            app,
+            stats,
+            hud: Rc::new(RefCell::new(hud)),
+            queue,
+            support: SupportStats::default(),
+            system_listeners: Vec::new(),
+            twin: None,
+            xr_renderer: None,
+            session: None,
+            starting: false,
+            sessions: 0,
+            last: XrStats::default(),
+            last_error: None,
+        };
+        controller.watch_devices();
+        check_support(controller.app.clone());
+        controller
+    }
+
+    /// Re-checks support when an XR device is connected or removed.
+    fn watch_devices(&mut self) {
+        let Some(system) = xr_system() else { return };
+        let app = self.app.clone();
+        if let Ok(l) = Listener::new(system.as_ref(), "devicechange", true, move |_| check_support(app.clone())) {
+            self.system_listeners.push(l);
+        }
+    }
+
+    /// The twin on show changed: keeps what XR needs (picking, bounds, a copy to upload to a
+    /// separate XR renderer).
+    pub fn set_twin(&mut self, model: &TwinModel, root: Mat4) {
+        let Some(bounds) = model.bounds().map(|b| b.transformed(root)) else {
+            self.twin = None;
+            return;
+        };
+        let key = self
+            .twin
+            .as_ref()
+            .map(|t| t.storage_key.clone())
+            .unwrap_or_else(|| storage_key(&model.source_name));
+        let (sensors, node_sensors) = self
+            .twin
+            .as_ref()
+            .map(|t| (t.sensors.clone(), t.node_sensors.clone()))
+            .unwrap_or_default();
+        self.twin = Some(Twin {
+            model: Rc::new(model.clone()),
+            root,
+            bounds,
+            storage_key: key,
+            sensors,
+            node_sensors,
+        });
+        // A cached XR renderer holds the previous model: drop it, the next session uploads anew.
+        self.xr_renderer = None;
+    }
+
+    /// Names the twin (for the stored placement's key) and its sensors (for the HUD).
+    pub fn set_twin_info(&mut self, name: &str, sensors: Vec<XrSensor>) {
+        let node_sensors: Vec<(usize, usize)> = sensors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.node.map(|n| (n, i)))
+            .collect();
+        if let Some(t) = &mut self.twin {
+            t.storage_key = storage_key(name);
+            t.sensors = Rc::new(sensors);
+            t.node_sensors = Rc::new(node_sensors);
+        }
+    }
+
+    /// Runs `f` on the renderer drawing the running session (for the sensor labels and tints
+    /// the app keeps current); `None` when no session draws.
+    pub fn with_session_renderer<R>(&self, f: impl FnOnce(&mut Renderer) -> R) -> Option<R> {
+        let session = self.session.as_ref()?;
+        let mut s = session.try_borrow_mut().ok()?;
+        s.renderer.as_mut().map(f)
+    }
+
+    /// Whether the session's renderer has just been attached and needs the labels and tints in
+    /// full; true once per session.
+    pub fn take_overlay_refresh(&mut self) -> bool {
+        self.session
+            .as_ref()
+            .and_then(|s| s.try_borrow_mut().ok())
+            .is_some_and(|mut s| s.renderer.is_some() && std::mem::take(&mut s.overlay_refresh))
+    }
+
+    /// Whether the inline view must not render (a session is starting or running).
+    pub fn suspends_inline(&self) -> bool {
+        self.starting || self.session.is_some()
+    }
+
+    /// `stats().xr`; `inline_renderer` is the page's renderer when it is not lent out.
+    pub fn stats(&self, inline_renderer: Option<&Renderer>) -> XrStats {
+        let mut s = match self.session.as_ref().and_then(|s| s.try_borrow().ok()) {
+            Some(session) => session.stats(),
+            None => XrStats {
+                active: false,
+                ..self.last.clone()
+            },
+        };
+        s.supported = self.support.clone();
+        s.starting = self.starting;
+        s.sessions = self.sessions;
+        if s.gpu.is_none() {
+            s.gpu = match &self.xr_renderer {
+                Some((r, _)) => r.gpu_counts(),
+                None => inline_renderer.and_then(Renderer::gpu_counts),
+            };
+        }
+        s.listeners += self.system_listeners.len() + self.hud.try_borrow().map_or(0, |h| h.listener_count());
+        if s.last_error.is_none() {
+            s.last_error = self.last_error.clone();
+        }
+        s
+    }
+
+    fn report(&mut self, message: String) {
+        web_sys::console::warn_1(&JsValue::from_str(&format!("twinlens XR: {message}")));
+        if let Ok(hud) = self.hud.try_borrow() {
+            hud.show_reason("AR / VR could not start", Some(&message), true);
+        }
+        self.last_error = Some(message);
+    }
+
+    /// Validates and sends `requestSession` while the click's user activation is still valid.
+    fn begin_request(&mut self, mode: XrMode) -> Result<Promise, String> {
+        if self.starting || self.session.is_some() {
+            return Err("an XR session is already running".into());
+        }
+        if self.stats.borrow().state != "ready" || self.twin.is_none() {
+            return Err("wait until the twin has loaded, then try again".into());
+        }
+        let system = xr_system().ok_or("this browser has no WebXR (navigator.xr is missing)")?;
+        let init = XrSessionInit::new();
+        let (required, optional): (&[&str], &[&str]) = match mode {
+            // Hit-test is what placement needs; the rest improves it where available.
+            XrMode::Ar => (&["hit-test"], &["local-floor", "anchors", "dom-overlay", "hand-tracking"]),
+            XrMode::Vr => (&["local-floor"], &["hand-tracking", "bounded-floor"]),
+        };
+        let list = |names: &[&str]| names.iter().map(|n| JsValue::from_str(n)).collect::<Vec<_>>();
+        init.set_required_features(&list(required));
+        init.set_optional_features(&list(optional));
+        if mode == XrMode::Ar
+            && let Some(root) = self.hud.borrow().root()
+        {
+            set_dom_overlay_root(&init, root).map_err(|e| js_reason(&e))?;
+        }
+        let mode_enum = match mode {
+            XrMode::Ar => web_sys::XrSessionMode::ImmersiveAr,
+            XrMode::Vr => web_sys::XrSessionMode::ImmersiveVr,
+        };
+        let promise: Promise = system.request_session_with_options(mode_enum, &init).unchecked_into();
+        self.starting = true;
+        self.last_error = None;
+        let hud = self.hud.borrow();
+        // An earlier failure's message goes away with the new attempt.
+        hud.show_entry(self.support.ar, self.support.vr, self.support.reason.as_deref());
+        hud.set_entry_busy(true);
+        Ok(promise)
+    }
+}
+
+/// Checks `isSessionSupported` for both modes and shows the buttons or the reason.
+fn check_support(app: Weak<RefCell<App>>) {
+    spawn_local(async move {
+        let support = probe_support().await;
+        with_controller(&app, |c| {
+            if let Ok(hud) = c.hud.try_borrow() {
+                hud.show_entry(support.ar, support.vr, support.reason.as_deref());
+            }
+            c.support = support;
+        });
+    });
+}
+
+async fn probe_support() -> SupportStats {
+    let secure = web_sys::window().is_some_and(|w| w.is_secure_context());
+    let Some(system) = xr_system() else {
+        let reason = if secure {
+            "AR and VR are not available: this browser has no WebXR. Open the page in Chrome on an \
+             ARCore-capable Android phone for AR, or in the Meta Quest Browser for AR and VR."
+        } else {
+            "AR and VR need a secure page, and this one was opened over plain http from another \
+             device, so the browser hides WebXR. Start the server with `twinlens serve --https \
+             --host 0.0.0.0` and open the https:// address it prints (accept its self-signed \
+             certificate once)."
+        };
+        return SupportStats {
+            checked: true,
+            reason: Some(reason.into()),
+            ..Default::default()
+        };
+    };
+    let ar = is_supported(&system, web_sys::XrSessionMode::ImmersiveAr).await;
+    let vr = is_supported(&system, web_sys::XrSessionMode::ImmersiveVr).await;
+    let blocked = ar.as_ref().err().or(vr.as_ref().err()).cloned();
+    let (ar, vr) = (ar.unwrap_or(false), vr.unwrap_or(false));
+    let reason = match (ar, vr, blocked) {
+        (false, false, Some(why)) => Some(format!(
+            "AR and VR are blocked on this page ({why}); open the viewer directly rather than \
+             inside a frame, or allow xr-spatial-tracking for it."
+        )),
+        (false, false, None) => Some(
+            "AR and VR are not available: this browser has WebXR but reports no AR or VR device. \
+             AR needs Chrome on an ARCore-capable Android phone; VR needs a headset (Meta Quest \
+             Browser, or a desktop browser with a connected headset)."
+                .into(),
+        ),
+        _ => None,
+    };
+    SupportStats {
+        checked: true,
+        ar,
+        vr,
+        reason,
+    }
+}
+
+/// `isSessionSupported(mode)`; an error (e.g. blocked by permissions policy) in words.
+async fn is_supported(system: &web_sys::XrSystem, mode: web_sys::XrSessionMode) -> Result<bool, String> {
+    let promise: Promise = JsValue::from(system.is_session_supported(mode)).unchecked_into();
+    JsFuture::from(promise)
+        .await
+        .map(|v| v.as_bool().unwrap_or(false))
+        .map_err(|e| js_reason(&e))
+}
+
+/// The session's input sources, whatever array type the runtime uses.
+fn input_sources(session: &XrSession) -> Vec<web_sys::XrInputSource> {
+    let list = session.input_sources();
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
+/// Starts a session of `mode` (the entry buttons and `window.twinlens.xr.enter`).
+pub(super) fn enter(app: &Weak<RefCell<App>>, mode: XrMode) {
+    let request = with_controller(app, |c| match c.begin_request(mode) {
+        Ok(p) => Some(p),
+        Err(message) => {
+            c.report(format!("cannot start {}: {message}", mode.as_str()));
+            None
+        }
+    })
+    .flatten();
+    let Some(request) = request else { return };
+    let app = app.clone();
+    spawn_local(async move {
+        if let Err(message) = start_session(&app, mode, request).await {
+            with_controller(&app, |c| {
+                c.starting = false;
+                c.hud.borrow().set_entry_busy(false);
+                c.report(format!("{} could not start: {message}", mode.as_str()));
+            });
+        }
+    });
+}
+
+/// Ends the running session (the HUD's Exit, `window.twinlens.xr.exit`).
+pub(super) fn exit(app: &Weak<RefCell<App>>) {
+    let session = with_controller(app, |c| c.session.as_ref().and_then(|s| s.try_borrow().ok().map(|s| s.session.clone()))).flatten();
+    if let Some(session) = session {
+        // The `end` event does the rest; a session that already ended rejects harmlessly.
+        let _ = session.end();
+    }
+}
+
+/// A promise that resolves after `ms` milliseconds.
+fn delay(ms: i32) -> Promise {
+    Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    })
+}
+
+/// Takes the renderer the session draws with: the page's (WebGL2 page) or the XR renderer
+/// (WebGPU page), creating that one at the first session.
+async fn acquire_renderer(
+    app: &Weak<RefCell<App>>,
+) -> Result<(Renderer, HtmlCanvasElement, RendererHome), String> {
+    let backend = with_controller(app, |c| c.stats.borrow().backend).flatten();
+    if backend == Some("webgl") {
+        let taken = app
+            .upgrade()
+            .and_then(|a| a.try_borrow_mut().ok().and_then(|mut a| a.take_renderer_for_xr()));
+        let (renderer, canvas) = taken.ok_or("the renderer is not ready")?;
+        return Ok((renderer, canvas, RendererHome::App));
+    }
+    if let Some(Some((r, c))) = with_controller(app, |c| c.xr_renderer.take()) {
+        return Ok((r, c, RendererHome::XrCanvas));
+    }
+    let twin = with_controller(app, |c| c.twin.clone()).flatten().ok_or("no twin loaded")?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let canvas: HtmlCanvasElement = document
+        .create_element("canvas")
+        .map_err(|e| js_reason(&e))?
+        .unchecked_into();
+    canvas.set_id("twin-xr-canvas");
+    canvas.set_attribute("aria-hidden", "true").ok();
+    let (w, h) = web_sys::window()
+        .map(|w| {
+            let dpr = w.device_pixel_ratio();
+            let px = |v: Result<JsValue, JsValue>| (v.ok().and_then(|v| v.as_f64()).unwrap_or(800.0) * dpr).round() as u32;
+            (px(w.inner_width()), px(w.inner_height()))
+        })
+        .unwrap_or((800, 600));
+    canvas.set_width(w.max(1));
+    canvas.set_height(h.max(1));
+    if let Some(body) = document.body() {
+        body.append_child(&canvas).map_err(|e| js_reason(&e))?;
+    }
+    let mut renderer = Renderer::new(canvas.clone(), BackendChoice::WebGl)
+        .await
+        .map_err(|e| format!("the XR renderer (WebGL2) could not start: {e}"))?;
+    renderer.set_model(&twin.model, twin.root);
+    Ok((renderer, canvas, RendererHome::XrCanvas))
+}
+
+/// Gives a renderer back to where it came from.
+fn return_renderer(app: &Weak<RefCell<App>>, renderer: Renderer, canvas: HtmlCanvasElement, home: RendererHome) {
+    let Some(app) = app.upgrade() else { return };
+    let Ok(mut a) = app.try_borrow_mut() else {
+        // Never happens (teardown runs from a microtask); dropping the renderer would leave the
+        // page blank, so say so.
+        web_sys::console::error_1(&"twinlens XR: could not give the renderer back".into());
+        return;
+    };
+    match home {
+        RendererHome::App => a.return_renderer_from_xr(renderer),
+        RendererHome::XrCanvas => {
+            let _ = canvas.class_list().remove_1("active");
+            if let Some(c) = a.xr_controller() {
+                c.xr_renderer = Some((renderer, canvas));
+            }
+        }
+    }
+}
+
+/// Sets the session up after the browser granted it: renderer, layer, spaces, listeners and
+/// the frame loop.
+async fn start_session(app: &Weak<RefCell<App>>, mode: XrMode, request: Promise) -> Result<(), String> {
+    let session: XrSession = JsFuture::from(request)
+        .await
+        .map_err(|e| format!("the browser refused it ({})", js_reason(&e)))?
+        .unchecked_into();
+    let (queue, hud, twin) = with_controller(app, |c| (c.queue.clone(), c.hud.clone(), c.twin.clone()))
+        .ok_or("the page is gone")?;
+    let Some(twin) = twin else {
+        let _ = session.end();
+        return Err("no twin loaded".into());
+    };
+    queue.clear();
+    let state = Rc::new(RefCell::new(ActiveSession::new(app.clone(), session.clone(), mode, queue, hud, twin)));
+    // The end listener goes first, so a session ended during the set-up below is noticed.
+    {
+        let weak_app = app.clone();
+        let weak_state = Rc::downgrade(&state);
+        let end = Listener::new(session.as_ref(), "end", true, move |_| {
+            if let Some(s) = weak_state.upgrade()
+                && let Ok(mut s) = s.try_borrow_mut()
+            {
+                s.ended = true;
+            }
+            // Not here: this closure belongs to the session being torn down.
+            let app = weak_app.clone();
+            spawn_local(async move { finish_session(&app) });
+        })
+        .map_err(|e| js_reason(&e))?;
+        state.borrow_mut().listeners.push(end);
+    }
+    with_controller(app, |c| {
+        c.session = Some(state.clone());
+        c.sessions += 1;
+    });
+
+    let setup = async {
+        let (renderer, canvas, home) = acquire_renderer(app).await?;
+        state.borrow_mut().attach_renderer(renderer, canvas.clone(), home);
+        if home == RendererHome::XrCanvas {
+            let _ = canvas.class_list().add_1("active");
+        }
+        let gl: WebGl2RenderingContext = canvas
+            .get_context("webgl2")
+            .map_err(|e| js_reason(&e))?
+            .ok_or("the canvas has no WebGL2 context")?
+            .unchecked_into();
+        let compatible = Promise::race(&Array::of2(&gl.make_xr_compatible(), &delay(MAKE_XR_COMPATIBLE_TIMEOUT_MS)));
+        if let Err(e) = JsFuture::from(compatible).await {
+            // Continue: the layer constructor reports a real incompatibility.
+            web_sys::console::warn_1(&format!("twinlens XR: makeXRCompatible failed: {}", js_reason(&e)).into());
+        }
+        check_running(&state)?;
+        let init = XrWebGlLayerInit::new();
+        init.set_alpha(mode == XrMode::Ar);
+        // Depth and anti-aliasing happen offscreen (render::xr_target); the layer needs neither.
+        init.set_depth(false);
+        init.set_stencil(false);
+        init.set_antialias(false);
+        let layer = XrWebGlLayer::new_with_web_gl2_rendering_context_and_layer_init(&session, &gl, &init)
+            .map_err(|e| format!("no XR layer for the WebGL2 context ({})", js_reason(&e)))?;
+        let render_state = XrRenderStateInit::new();
+        render_state.set_base_layer(Some(&layer));
+        render_state.set_depth_near(0.05);
+        render_state.set_depth_far(1000.0);
+        session
+            .ext()
+            .update_render_state(&render_state)
+            .map_err(|e| format!("updateRenderState failed ({})", js_reason(&e)))?;
+
+        let (space, kind) = match JsFuture::from(Promise::from(JsValue::from(
+            session.request_reference_space(XrReferenceSpaceType::LocalFloor),
+        )))
+        .await
+        {
+            Ok(s) => (s, "local-floor"),
+            Err(_) => (
+                JsFuture::from(Promise::from(JsValue::from(
+                    session.request_reference_space(XrReferenceSpaceType::Local),
+                )))
+                .await
+                .map_err(|e| format!("no reference space ({})", js_reason(&e)))?,
+                "local",
+            ),
+        };
+        check_running(&state)?;
+        let ref_space: XrReferenceSpace = space.unchecked_into();
+        let mut hit_source = None;
+        if mode == XrMode::Ar {
+            let viewer: XrReferenceSpace = JsFuture::from(Promise::from(JsValue::from(
+                session.request_reference_space(XrReferenceSpaceType::Viewer),
+            )))
+            .await
+            .map_err(|e| format!("no viewer space ({})", js_reason(&e)))?
+            .unchecked_into();
+            hit_source = match request_hit_test_source(&session, viewer.as_ref()).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    web_sys::console::warn_1(&format!("twinlens XR: no hit-test source: {}", js_reason(&e)).into());
+                    None
+                }
+            };
+            check_running(&state)?;
+        }
+        ActiveSession::start(&state, layer, ref_space, kind, hit_source)?;
+        Ok::<(), String>(())
+    };
+    let result = setup.await;
+    with_controller(app, |c| {
+        c.starting = false;
+        c.hud.borrow().set_entry_busy(c.session.is_some());
+    });
+    if let Err(message) = result {
+        let still_ours = with_controller(app, |c| c.session.as_ref().is_some_and(|s| Rc::ptr_eq(s, &state))).unwrap_or(false);
+        if still_ours {
+            state.borrow_mut().last_error = Some(message.clone());
+            let _ = session.end();
+            // If the session had already ended, its end event has passed: tear down here.
+            if state.borrow().ended {
+                finish_session(app);
+            }
+        }
+        return Err(message);
+    }
+    Ok(())
+}
+
+/// Fails the set-up once the session has ended under it.
+fn check_running(state: &Rc<RefCell<ActiveSession>>) -> Result<(), String> {
+    if state.borrow().ended {
+        Err("the session ended while starting".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Tears the ended session down and gives everything back (runs from a microtask after `end`).
+fn finish_session(app: &Weak<RefCell<App>>) {
+    let Some(Some(state)) = with_controller(app, |c| c.session.take()) else {
+        return;
+    };
+    let Ok(mut s) = state.try_borrow_mut() else {
+        // Still borrowed (cannot happen from a microtask): try again shortly.
+        with_controller(app, |c| c.session = Some(state.clone()));
+        let app = app.clone();
+        spawn_local(async move { finish_session(&app) });
+        return;
+    };
+    let taken = s.teardown();
+    let summary = s.stats();
+    drop(s);
+    drop(state);
+    with_controller(app, |c| {
+        c.last = summary;
+        c.starting = false;
+        if let Ok(mut hud) = c.hud.try_borrow_mut() {
+            hud.set_active(false, false);
+            hud.set_entry_busy(false);
+        }
+    });
+    if let Some((renderer, canvas, home)) = taken {
+        return_renderer(app, renderer, canvas, home);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The running session.
+
+/// Anchor bookkeeping for the placed AR twin.
+#[derive(Default)]
+struct AnchorState {
+    anchor: Option<XrAnchor>,
+    status: &'static str,
+    /// Increments with every anchor request; a late answer to an older request is discarded.
+    generation: u32,
+    /// The placement when the anchor had pose `.1`: the twin follows the anchor from there.
+    base: Option<(Placement, Mat4)>,
+    /// Last pose the anchor was located at.
+    last_pose: Option<Mat4>,
+    /// The placement in the anchor's frame, for storage with the persistent handle.
+    relative: Option<Placement>,
+    /// Persistent handle (Quest), once granted.
+    handle: Option<String>,
+    /// Placement relative to an anchor being restored from a persistent handle.
+    restoring: Option<Placement>,
+}
+
+/// Precise alignment progress.
+#[derive(Default)]
+struct AlignState {
+    active: bool,
+    model: Vec<Vec3>,
+    real: Vec<Vec3>,
+    result: Option<Alignment>,
+    error: Option<String>,
+}
+
+impl AlignState {
+    fn expects_model(&self) -> bool {
+        self.model.len() <= self.real.len()
+    }
+}
+
+/// A tracked controller or hand this frame (VR), in the moved space.
+#[derive(Clone, Copy)]
+struct Pointer {
+    right: bool,
+    ray: Mat4,
+    stick: Vec2,
+}
+
+/// Rolling means over the last frames.
+#[derive(Default)]
+struct Rolling {
+    frame: Vec<f64>,
+    view: Vec<f64>,
+    submit: Vec<f64>,
+    next: usize,
+}
+
+impl Rolling {
+    fn push(&mut self, frame: f64, view: f64, submit: f64) {
+        if self.frame.len() < TIMING_WINDOW {
+            self.frame.push(frame);
+            self.view.push(view);
+            self.submit.push(submit);
+        } else {
+            self.frame[self.next] = frame;
+            self.view[self.next] = view;
+            self.submit[self.next] = submit;
+        }
+        self.next = (self.next + 1) % TIMING_WINDOW;
+    }
+
+    /// Means of (frame, view, submit).
+    fn means(&self) -> (f64, f64, f64) {
+        let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+        (mean(&self.frame), mean(&self.view), mean(&self.submit))
+    }
+}
+
+/// A running session and everything it owns.
+struct ActiveSession {
+    app: Weak<RefCell<App>>,
+    session: XrSession,
+    mode: XrMode,
+    queue: InputQueue,
+    hud: Rc<RefCell<XrHud>>,
+    twin: Twin,
+    renderer: Option<Renderer>,
+    canvas: Option<HtmlCanvasElement>,
+    home: RendererHome,
+    /// Where the canvas sat in the page, to put it back (an emulator moves it).
+    canvas_slot: Option<(web_sys::Node, Option<web_sys::Node>)>,
+    layer: Option<XrWebGlLayer>,
+    target: Option<XrTarget>,
+    ref_space: Option<XrReferenceSpace>,
+    ref_space_kind: &'static str,
+    hit_source: Option<XrHitTestSource>,
+    listeners: Vec<Listener>,
+    frame_callback: Option<Closure<dyn FnMut(f64, XrFrame)>>,
+    frame_handle: Option<u32>,
+    ended: bool,
+    running: bool,
+    path: Option<&'static str>,
+    blend_mode: Option<String>,
+    dom_overlay: Option<String>,
+    visibility: String,
+    tracking: &'static str,
+    frames: u64,
+    last_time: Option<f64>,
+    timing: Rolling,
+    last_frame: XrFrameStats,
+    framebuffer: Option<[u32; 2]>,
+    last_error: Option<String>,
+    hud_due: f64,
+    persist_due: Option<f64>,
+    /// The app has not yet given this session's renderer the current labels and tints.
+    overlay_refresh: bool,
+    markers: Vec<MarkerVertex>,
+    root: Mat4,
+    viewer: Option<Mat4>,
+    /// Vertical field of view and height (CSS px) of the first view, for gesture scaling.
+    view_fov: (f32, f32),
+    // AR
+    flow: PlacementFlow,
+    placement_source: Option<&'static str>,
+    reticle: Option<Mat4>,
+    anchor: AnchorState,
+    offered: Option<Placement>,
+    align: AlignState,
+    dragging: Option<(bool, Vec3)>,
+    note: Option<String>,
+    // VR
+    locomotion: Mat4,
+    snap: [SnapTurnInput; 2],
+    pointers: Vec<Pointer>,
+    arc: Option<teleport::TeleportArc>,
+    teleports: u32,
+    snap_turns: u32,
+    selects: u32,
+    selected: Option<usize>,
+}
+
+impl ActiveSession {
+    fn new(app: Weak<RefCell<App>>, session: XrSession, mode: XrMode, queue: InputQueue, hud: Rc<RefCell<XrHud>>, twin: Twin) -> Self {
+        let bounds = twin.bounds;
+        let mut flow = PlacementFlow::new(bounds, ScaleMode::OneToOne);
+        let mut placement_source = None;
+        if mode == XrMode::Vr {
+            flow.restore(vr_placement(bounds));
+            placement_source = Some("vr");
+        }
+        ActiveSession {
+            app,
+            session,
+            mode,
+            queue,
+            hud,
+            twin,
+            renderer: None,
+            canvas: None,
+            home: RendererHome::App,
+            canvas_slot: None,
+            layer: None,
+            target: None,
+            ref_space: None,
+            ref_space_kind: "local-floor",
+            hit_source: None,
+            listeners: Vec::new(),
+            frame_callback: None,
+            frame_handle: None,
+            ended: false,
+            running: false,
+            path: None,
+            blend_mode: None,
+            dom_overlay: None,
+            visibility: "visible".into(),
+            tracking: "lost",
+            frames: 0,
+            last_time: None,
+            timing: Rolling::default(),
+            last_frame: XrFrameStats::default(),
+            framebuffer: None,
+            last_error: None,
+            hud_due: 0.0,
+            persist_due: None,
+            overlay_refresh: true,
+            markers: Vec::new(),
+            root: Mat4::IDENTITY,
+            viewer: None,
+            view_fov: (1.0, 600.0),
+            flow,
+            placement_source,
+            reticle: None,
+            anchor: AnchorState {
+                status: "none",
+                ..Default::default()
+            },
+            offered: None,
+            align: AlignState::default(),
+            dragging: None,
+            note: None,
+            locomotion: Mat4::IDENTITY,
+            snap: [SnapTurnInput::default(); 2],
+            pointers: Vec::new(),
+            arc: None,
+            teleports: 0,
+            snap_turns: 0,
+            selects: 0,
+            selected: None,
+        }
+    }
+
+    fn attach_renderer(&mut self, renderer: Renderer, canvas: HtmlCanvasElement, home: RendererHome) {
+        self.canvas_slot = canvas.parent_node().map(|p| (p, canvas.next_sibling()));
+        self.target = Some(renderer.create_xr_target());
+        self.renderer = Some(renderer);
+        self.canvas = Some(canvas);
+        self.home = home;
+    }
+
+    /// Final set-up step: listeners, the stored placement, the first frame request.
+    fn start(
+        state: &Rc<RefCell<ActiveSession>>,
+        layer: XrWebGlLayer,
+        ref_space: XrReferenceSpace,
+        kind: &'static str,
+        hit_source: Option<XrHitTestSource>,
+    ) -> Result<(), String> {
+        let mut s = state.borrow_mut();
+        s.path = Some(if layer.framebuffer().is_some() { "webgl-layer" } else { "webgl-canvas" });
+        s.layer = Some(layer);
+        s.ref_space = Some(ref_space.clone());
+        s.ref_space_kind = kind;
+        s.hit_source = hit_source;
+        s.blend_mode = s.session.ext().environment_blend_mode();
+        s.dom_overlay = s.session.ext().dom_overlay_state().map(|o| o.overlay_type());
+        let session = s.session.clone();
+        let listeners = session_listeners(&session, &ref_space, &s.queue).map_err(|e| js_reason(&e))?;
+        s.listeners.extend(listeners);
+        {
+            let hud_state = Rc::downgrade(state);
+            let l = Listener::new(session.as_ref(), "visibilitychange", true, move |_| {
+                if let Some(st) = hud_state.upgrade()
+                    && let Ok(mut st) = st.try_borrow_mut()
+                {
+                    st.visibility = visibility_name(&st.session);
+                    st.hud_due = 0.0;
+                    st.update_hud(perf_now(), true);
+                }
+            })
+            .map_err(|e| js_reason(&e))?;
+            s.listeners.push(l);
+        }
+        if s.mode == XrMode::Ar {
+            s.begin_restore(state);
+        }
+        let weak = Rc::downgrade(state);
+        let app = s.app.clone();
+        s.frame_callback = Some(Closure::new(move |time: f64, frame: XrFrame| {
+            // First the app's own per-frame work (live data into labels and tints, which it
+            // hands to this session's renderer), while the session is not borrowed.
+            if let Some(app) = app.upgrade()
+                && let Ok(mut a) = app.try_borrow_mut()
+            {
+                a.tick_during_xr();
+            }
+            let Some(st) = weak.upgrade() else { return };
+            let Ok(mut st) = st.try_borrow_mut() else { return };
+            if st.ended {
+                return;
+            }
+            st.request_frame();
+            st.on_frame(time, &frame, &weak);
+        }));
+        s.request_frame();
+        s.running = true;
+        let touch = s.dom_overlay.is_some();
+        if let Ok(mut hud) = s.hud.try_borrow_mut() {
+            hud.set_active(true, touch);
+        }
+        s.update_hud(perf_now(), true);
+        Ok(())
+    }
+
+    fn request_frame(&mut self) {
+        if let Some(cb) = &self.frame_callback {
+            self.frame_handle = Some(self.session.request_animation_frame(cb.as_ref().unchecked_ref()));
+        }
+    }
+
+    /// Frees what the session created and returns the renderer to give back.
+    fn teardown(&mut self) -> Option<(Renderer, HtmlCanvasElement, RendererHome)> {
+        self.running = false;
+        if let Some(handle) = self.frame_handle.take() {
+            self.session.cancel_animation_frame(handle);
+        }
+        self.frame_callback = None;
+        self.listeners.clear();
+        if let Some(source) = self.hit_source.take() {
+            let _ = source.cancel();
+        }
+        if let Some(anchor) = self.anchor.anchor.take() {
+            // Persistent anchors keep their handle; this only stops tracking in this session.
+            let _ = anchor.delete();
+        }
+        self.anchor.generation += 1;
+        self.flush_persist();
+        self.target = None;
+        self.layer = None;
+        self.ref_space = None;
+        let renderer = self.renderer.take();
+        let canvas = self.canvas.take();
+        if let Some(canvas) = &canvas {
+            // An emulator may have moved the canvas into its own container: put it back where
+            // it was so the page layout is as before.
+            if let Some((parent, next)) = self.canvas_slot.take() {
+                let misplaced = canvas.parent_node().as_ref() != Some(&parent)
+                    || canvas.next_sibling() != next;
+                if misplaced {
+                    let _ = parent.insert_before(canvas, next.as_ref());
+                }
+            }
+        }
+        match (renderer, canvas) {
+            (Some(mut r), Some(c)) => {
+                r.set_root(self.twin.root);
+                // Let wgpu free this session's GPU objects now rather than at some later submit.
+                let _ = r.device().poll(wgpu::PollType::Poll);
+                Some((r, c, self.home))
+            }
+            _ => None,
+        }
+    }
+
+    fn stats(&self) -> XrStats {
+        let (cpu_frame, cpu_view, cpu_submit) = self.timing.means();
+        let placement = self.flow.current();
+        XrStats {
+            active: self.running && !self.ended,
+            mode: Some(self.mode.as_str()),
+            path: self.path,
+            renderer: Some(match self.home {
+                RendererHome::App => "inline",
+                RendererHome::XrCanvas => "xr-canvas",
+            }),
+            reference_space: self.ref_space.as_ref().map(|_| self.ref_space_kind),
+            frames: self.frames,
+            views: self.last_frame.views,
+            cpu_ms_per_frame: cpu_frame,
+            cpu_ms_per_view: cpu_view,
+            cpu_ms_submit: cpu_submit,
+            draw_calls_per_view: self.last_frame.draw_calls_per_view,
+            triangles_per_view: self.last_frame.triangles_per_view,
+            framebuffer: self.framebuffer,
+            placement: match self.flow.state() {
+                PlacementState::Searching => "searching",
+                PlacementState::Previewing(_) => "previewing",
+                PlacementState::Placed(_) => "placed",
+            },
+            placement_pose: placement.map(|p| PoseStats {
+                position: p.position.to_array(),
+                yaw: p.yaw,
+                scale: p.scale.factor(),
+            }),
+            placement_source: self.placement_source,
+            anchor: self.anchor.status,
+            anchor_persistent: self.anchor.handle.is_some(),
+            restore_offered: self.offered.is_some(),
+            alignment_rms_cm: self.align.result.as_ref().map(|a| a.rms_cm),
+            alignment: AlignStats {
+                active: self.align.active,
+                model_points: self.align.model.iter().map(|p| p.to_array()).collect(),
+                real_points: self.align.real.iter().map(|p| p.to_array()).collect(),
+                residuals_cm: self.align.result.as_ref().map(|a| a.residuals_cm.clone()).unwrap_or_default(),
+                scale_ratio: self.align.result.as_ref().map(|a| a.scale_ratio),
+                error: self.align.error.clone(),
+            },
+            tracking: self.tracking,
+            visibility: Some(self.visibility.clone()),
+            environment_blend_mode: self.blend_mode.clone(),
+            dom_overlay: self.dom_overlay.clone(),
+            reticle: self.reticle.map(|m| m.w_axis.truncate().to_array()),
+            viewer: self.viewer.map(|m| m.w_axis.truncate().to_array()),
+            viewer_yaw: self.viewer.map(viewer_yaw),
+            locomotion: (self.mode == XrMode::Vr).then(|| LocomotionStats {
+                offset: self.locomotion.w_axis.truncate().to_array(),
+                yaw: viewer_yaw(self.locomotion),
+            }),
+            teleports: self.teleports,
+            snap_turns: self.snap_turns,
+            selects: self.selects,
+            selected: self.selected.map(|n| SelectedStats {
+                node: self.node_name(n),
+                sensor: self.sensor_of(n).map(|s| s.id.clone()),
+            }),
+            gpu: self.renderer.as_ref().and_then(Renderer::gpu_counts),
+            listeners: self.listeners.len(),
+            session_closures: self.listeners.len() + usize::from(self.frame_callback.is_some()),
+            hud: self.hud_view(perf_now()).buttons.iter().map(|a| a.name()).collect(),
+            last_error: self.last_error.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn node_name(&self, node: usize) -> String {
+        self.twin
+            .model
+            .nodes
+            .get(node)
+            .and_then(|n| n.name.clone())
+            .unwrap_or_else(|| format!("node {node}"))
+    }
+
+    fn sensor_of(&self, node: usize) -> Option<&XrSensor> {
+        sensor_for_node(&self.twin.model, &self.twin.node_sensors, node).and_then(|i| self.twin.sensors.get(i))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Frame.
+
+    fn on_frame(&mut self, time: f64, frame: &XrFrame, weak: &Weak<RefCell<ActiveSession>>) {
+        let started = perf_now();
+        let dt = self.last_time.map_or(0.0, |t| ((time - t) / 1000.0).clamp(0.0, 0.1)) as f32;
+        self.last_time = Some(time);
+        let Some(ref_space) = self.ref_space.clone() else { return };
+        self.visibility = visibility_name(&self.session);
+        let visible = self.visibility == "visible";
+        let mut inputs = self.queue.drain();
+        if !visible {
+            // Paused (system menu, permission prompt): input is ignored, Exit still works.
+            inputs.retain(|i| matches!(i, XrInput::Action(HudAction::Exit)));
+        }
+        let had_input = !inputs.is_empty();
+
+        let pose = frame.ext().viewer_pose(ref_space.as_ref()).ok().flatten();
+        let Some(pose) = pose else {
+            self.tracking = "lost";
+            for input in inputs {
+                if input == XrInput::Action(HudAction::Exit) {
+                    let _ = self.session.end();
+                }
+            }
+            self.update_hud(started, had_input);
+            return;
+        };
+        self.tracking = if pose.emulated_position() { "limited" } else { "tracking" };
+        let Some(base_viewer) = transform_matrix(&pose.transform()) else {
+            self.tracking = "lost";
+            return;
+        };
+
+        match self.mode {
+            XrMode::Ar => self.ar_update(frame, &ref_space, base_viewer, inputs, dt, weak),
+            XrMode::Vr => self.vr_update(frame, &ref_space, base_viewer, inputs),
+        }
+        if self.ended {
+            return;
+        }
+        self.sync_root();
+        self.build_markers();
+        self.render(&pose, started);
+        if let Some(due) = self.persist_due
+            && started >= due
+        {
+            self.flush_persist();
+        }
+        self.update_hud(started, had_input);
+    }
+
+    /// Draws this frame's views.
+    fn render(&mut self, pose: &web_sys::XrViewerPose, started: f64) {
+        let (Some(layer), Some(renderer), Some(target)) = (self.layer.clone(), self.renderer.as_mut(), self.target.as_mut()) else {
+            return;
+        };
+        let (fb_w, fb_h) = (layer.framebuffer_width(), layer.framebuffer_height());
+        if fb_w == 0 || fb_h == 0 {
+            return;
+        }
+        self.framebuffer = Some([fb_w, fb_h]);
+        let framebuffer = layer.framebuffer();
+        self.path = Some(if framebuffer.is_some() { "webgl-layer" } else { "webgl-canvas" });
+        let to_moved = if self.mode == XrMode::Vr { self.locomotion } else { Mat4::IDENTITY };
+        let mut draws = Vec::with_capacity(2);
+        for view in pose.views().iter() {
+            let view: web_sys::XrView = view.unchecked_into();
+            let Some(vp) = layer.get_viewport(&view) else { continue };
+            let rect = PixelRect {
+                x: vp.x(),
+                y: vp.y(),
+                width: vp.width(),
+                height: vp.height(),
+            }
+            .flip_y(fb_h);
+            if !rect.fits_within(fb_w, fb_h) {
+                continue;
+            }
+            let Ok(mut m) = views::view_matrices(
+                &view.projection_matrix(),
+                &view.transform().inverse().matrix(),
+                ClipDepth::MinusOneToOne,
+            ) else {
+                continue;
+            };
+            m.view *= to_moved;
+            m.eye = to_moved.inverse().transform_point3(m.eye);
+            if draws.is_empty() {
+                let fov_y = 2.0 * (1.0 / m.proj.y_axis.y.abs().max(1e-6)).atan();
+                let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()) as f32;
+                self.view_fov = (fov_y, rect.height as f32 / dpr.max(0.1));
+            }
+            draws.push(XrViewDraw {
+                matrices: m,
+                viewport: Viewport {
+                    x: rect.x as f32,
+                    y: rect.y as f32,
+                    width: rect.width as f32,
+                    height: rect.height as f32,
+                },
+            });
+        }
+        if draws.is_empty() {
+            return;
+        }
+        let head_view = self.viewer.map_or(Mat4::IDENTITY, |v| v.inverse());
+        let clear = match (self.mode, self.blend_mode.as_deref()) {
+            // See-through AR: transparent, so the world shows; additive displays show black as
+            // transparent too.
+            (XrMode::Ar, Some("alpha-blend") | Some("additive")) => wgpu::Color::TRANSPARENT,
+            _ => CLEAR_COLOR,
+        };
+        let desc = XrFrameDesc {
+            output: match &framebuffer {
+                Some(fb) => XrOutput::Framebuffer(fb),
+                None => XrOutput::Canvas,
+            },
+            width: fb_w,
+            height: fb_h,
+            views: &draws,
+            head_view,
+            clear,
+            markers: &self.markers,
+            draw_model: self.flow.current().is_some(),
+            label_pixel_scale: match self.mode {
+                // A phone: labels keep their CSS size.
+                XrMode::Ar if draws.len() == 1 => web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()) as f32,
+                // A headset eye: scale with its resolution (about 2 on a Quest 3).
+                _ => (draws[0].viewport.height / 900.0).clamp(1.0, 3.0),
+            },
+        };
+        match renderer.render_xr(target, &desc) {
+            Ok(stats) => {
+                if stats.presented {
+                    self.frames += 1;
+                    self.last_frame = stats;
+                    if self.frames > TIMING_WARMUP_FRAMES {
+                        self.timing.push(perf_now() - started, stats.encode_ms_per_view, stats.submit_ms);
+                    }
+                }
+            }
+            Err(e) => self.last_error = Some(format!("rendering failed: {e}")),
+        }
+        if let Some(e) = renderer.take_gpu_error() {
+            self.last_error = Some(format!("GPU error: {e}"));
+        }
+    }
+
+    /// Moves the model to the current placement.
+    fn sync_root(&mut self) {
+        let root = match self.flow.current() {
+            Some(p) => p.pose() * self.twin.root,
+            None => self.twin.root,
+        };
+        if root != self.root {
+            self.root = root;
+            if let Some(r) = self.renderer.as_mut() {
+                r.set_root(root);
+            }
+        }
+    }
+
+    fn build_markers(&mut self) {
+        let mut out = std::mem::take(&mut self.markers);
+        out.clear();
+        match self.mode {
+            XrMode::Ar => {
+                let show_reticle = !matches!(self.flow.state(), PlacementState::Placed(_)) || self.align.active;
+                if show_reticle && let Some(hit) = self.reticle {
+                    markers::ring(&mut out, hit, 0.07, 0.09, 32, colors::RETICLE);
+                    markers::disc(&mut out, hit, 0.008, 12, colors::RETICLE);
+                }
+                if let Some(p) = self.flow.current() {
+                    let pose = p.pose();
+                    for m in &self.align.model {
+                        markers::point_mark(&mut out, pose.transform_point3(*m), 0.05, colors::MODEL_POINT);
+                    }
+                }
+                for r in &self.align.real {
+                    markers::ring(&mut out, Mat4::from_translation(*r), 0.015, 0.03, 16, colors::REAL_POINT);
+                }
+            }
+            XrMode::Vr => {
+                let centre = self.viewer.map_or(Vec3::ZERO, |v| v.w_axis.truncate());
+                markers::floor_grid(&mut out, centre, 0.0, 6.0, 1.0, 0.01, colors::GRID);
+                for p in &self.pointers {
+                    let o = p.ray.w_axis.truncate();
+                    let d = (-p.ray.z_axis.truncate()).normalize_or_zero();
+                    markers::polyline(&mut out, &[o, o + d * RAY_LENGTH_M], 0.004, colors::RAY);
+                }
+                if let Some(arc) = &self.arc {
+                    let color = if arc.valid { colors::VALID } else { colors::INVALID };
+                    markers::polyline(&mut out, &arc.points, 0.012, color);
+                    if let Some(l) = arc.landing {
+                        markers::ring(&mut out, Mat4::from_translation(l), 0.22, 0.27, 32, color);
+                    }
+                }
+            }
+        }
+        self.markers = out;
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // AR.
+
+    #[allow(clippy::too_many_arguments)]
+    fn ar_update(
+        &mut self,
+        frame: &XrFrame,
+        ref_space: &XrReferenceSpace,
+        viewer: Mat4,
+        inputs: Vec<XrInput>,
+        dt: f32,
+        weak: &Weak<RefCell<ActiveSession>>,
+    ) {
+        self.viewer = Some(viewer);
+        let hits = self
+            .hit_source
+            .as_ref()
+            .map(|s| hit_test_results(frame, s))
+            .unwrap_or_default();
+        self.reticle = hits
+            .first()
+            .and_then(|h| h.get_pose(ref_space.as_ref()).ok().flatten())
+            .and_then(|p| transform_matrix(&p.transform()));
+        self.follow_anchor(frame, ref_space);
+        // The twin stands on floors and tables, not on walls (the reticle still shows there, for
+        // alignment points on a machine's side).
+        let standable = self.reticle.filter(|m| m.y_axis.truncate().normalize_or_zero().y >= MIN_SURFACE_UP);
+        self.flow.on_hit(standable, viewer.w_axis.truncate());
+
+        let last_multi = self.hud.try_borrow().map_or(0.0, |h| h.last_multi_touch_ms());
+        let now = perf_now();
+        for input in inputs {
+            match input {
+                XrInput::Select { ray, source, .. } => {
+                    if source == SelectSource::Screen && now - last_multi < GESTURE_SELECT_GRACE_MS {
+                        continue;
+                    }
+                    let ray = ray.and_then(|m| views::mat4_from_webxr("select ray", &m).ok()).unwrap_or(viewer);
+                    self.selects += 1;
+                    self.ar_select(frame, ref_space, &hits, ray, weak);
+                }
+                XrInput::Action(action) => self.ar_action(action, frame, ref_space, &hits, viewer, weak),
+                XrInput::Twist(yaw) => self.adjust(|p| p.rotate(yaw)),
+                XrInput::Rotate(r) => self.adjust(|p| p.rotate(r)),
+                XrInput::DragPx(delta) => {
+                    let Some(p) = self.flow.current() else { continue };
+                    let distance = (p.position - viewer.w_axis.truncate()).length();
+                    let mpp = metres_per_px(distance, self.view_fov.0, self.view_fov.1);
+                    let step = drag_nudge(delta, mpp);
+                    let yaw = viewer_yaw(viewer);
+                    self.adjust(|p| p.nudge(step.x, step.y, yaw));
+                }
+                XrInput::Nudge(right, forward) => {
+                    let yaw = viewer_yaw(viewer);
+                    self.adjust(|p| p.nudge(right, forward, yaw));
+                }
+                XrInput::SetTabletop(t) => self.set_tabletop(t),
+                XrInput::ModelPoint(p) => {
+                    let p = Vec3::from_array(p);
+                    if p.is_finite() {
+                        self.align_model_point(p);
+                    }
+                }
+                XrInput::SqueezeStart { right } => {
+                    if let Some(g) = self.grip_position(frame, ref_space, right) {
+                        self.dragging = Some((right, g));
+                    }
+                }
+                XrInput::SqueezeEnd { right } => {
+                    if self.dragging.is_some_and(|(r, _)| r == right) {
+                        self.dragging = None;
+                        self.rebase_anchor();
+                        self.flush_persist();
+                    }
+                }
+            }
+        }
+        // Grip drag and thumbstick turn for headsets in AR.
+        if let Some((right, last)) = self.dragging {
+            match self.grip_position(frame, ref_space, right) {
+                Some(now_at) => {
+                    let delta = now_at - last;
+                    self.dragging = Some((right, now_at));
+                    self.adjust(|p| p.drag(delta));
+                }
+                None => self.dragging = None,
+            }
+        }
+        if matches!(self.flow.state(), PlacementState::Placed(_)) {
+            let turn = input_sources(&self.session)
+                .iter()
+                .filter_map(stick)
+                .map(|s| s.x)
+                .find(|x| x.abs() > 0.2);
+            if let Some(x) = turn {
+                self.adjust(|p| p.rotate(-x * STICK_TURN_SPEED * dt));
+            }
+        }
+    }
+
+    fn grip_position(&self, frame: &XrFrame, ref_space: &XrReferenceSpace, right: bool) -> Option<Vec3> {
+        input_sources(&self.session).into_iter().find_map(|s| {
+            if is_right(&s) != right {
+                return None;
+            }
+            let space = s.grip_space()?;
+            let pose = frame.ext().pose(&space, ref_space.as_ref()).ok().flatten()?;
+            transform_matrix(&pose.transform()).map(|m| m.w_axis.truncate())
+        })
+    }
+
+    fn ar_select(
+        &mut self,
+        frame: &XrFrame,
+        ref_space: &XrReferenceSpace,
+        hits: &[XrHitTestResult],
+        ray: Mat4,
+        weak: &Weak<RefCell<ActiveSession>>,
+    ) {
+        if self.align.active {
+            if self.align.expects_model() {
+                self.pick_model_point(ray);
+            } else {
+                self.mark_real_point(frame, ref_space, weak);
+            }
+            return;
+        }
+        match self.flow.state() {
+            PlacementState::Previewing(_) => self.place(frame, ref_space, hits, weak),
+            PlacementState::Placed(_) => self.select_part(ray),
+            PlacementState::Searching => {
+                self.note = Some("No surface under the ring yet: move the phone slowly over the floor or a table.".into());
+            }
+        }
+    }
+
+    fn ar_action(
+        &mut self,
+        action: HudAction,
+        frame: &XrFrame,
+        ref_space: &XrReferenceSpace,
+        hits: &[XrHitTestResult],
+        viewer: Mat4,
+        weak: &Weak<RefCell<ActiveSession>>,
+    ) {
+        match action {
+            HudAction::Place => match self.flow.state() {
+                PlacementState::Previewing(_) => self.place(frame, ref_space, hits, weak),
+                _ => self.note = Some("Point the phone at the floor or a table until the ring appears, then place.".into()),
+            },
+            HudAction::Restore => {
+                if let Some(p) = self.offered.take() {
+                    self.flow.restore(p);
+                    self.placement_source = Some("restored-storage");
+                    self.create_anchor(frame, ref_space, None, weak);
+                    self.persist_now();
+                }
+            }
+            HudAction::RotateLeft => self.adjust(|p| p.rotate(ROTATE_STEP)),
+            HudAction::RotateRight => self.adjust(|p| p.rotate(-ROTATE_STEP)),
+            HudAction::ToggleScale => {
+                let tabletop = matches!(self.flow.current().map(|p| p.scale), Some(ScaleMode::Tabletop { .. }));
+                self.set_tabletop(!tabletop);
+            }
+            HudAction::Reset => {
+                self.flow.reset();
+                self.placement_source = None;
+                self.align = AlignState::default();
+                self.drop_anchor();
+            }
+            HudAction::Align => {
+                if self.flow.current().is_some() && matches!(self.flow.state(), PlacementState::Placed(_)) {
+                    self.align = AlignState {
+                        active: true,
+                        ..Default::default()
+                    };
+                } else {
+                    self.note = Some("Place the twin roughly first, then align it precisely.".into());
+                }
+            }
+            HudAction::MarkModel => {
+                if !self.align.active {
+                    self.align.active = true;
+                }
+                self.pick_model_point(viewer);
+            }
+            HudAction::MarkReal => self.mark_real_point(frame, ref_space, weak),
+            HudAction::AlignDone => self.align.active = false,
+            HudAction::Exit => {
+                let _ = self.session.end();
+            }
+        }
+    }
+
+    /// Places the previewed twin and anchors it.
+    fn place(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace, hits: &[XrHitTestResult], weak: &Weak<RefCell<ActiveSession>>) {
+        if self.flow.on_select().is_some() {
+            self.placement_source = Some("hit");
+            self.offered = None;
+            self.note = None;
+            self.create_anchor(frame, ref_space, hits.first(), weak);
+            self.persist_now();
+        }
+    }
+
+    /// Applies a gesture to the placed twin, then moves its anchor reference along.
+    fn adjust(&mut self, f: impl FnOnce(&mut Placement)) {
+        if let Some(p) = self.flow.placed_mut() {
+            f(p);
+            self.rebase_anchor();
+            self.persist_due = Some(perf_now() + PERSIST_DELAY_MS);
+        }
+    }
+
+    fn set_tabletop(&mut self, tabletop: bool) {
+        self.flow.set_tabletop(tabletop);
+        self.rebase_anchor();
+        self.persist_now();
+    }
+
+    /// The twin keeps following its anchor from its new placement.
+    fn rebase_anchor(&mut self) {
+        if let (Some(p), Some(pose)) = (self.flow.current(), self.anchor.last_pose) {
+            self.anchor.base = Some((p, pose));
+            self.anchor.relative = Some(p.follow_anchor(pose, Mat4::IDENTITY));
+        }
+    }
+
+    fn drop_anchor(&mut self) {
+        if let Some(a) = self.anchor.anchor.take() {
+            let _ = a.delete();
+        }
+        self.anchor.generation += 1;
+        self.anchor.status = "none";
+        self.anchor.base = None;
+        self.anchor.last_pose = None;
+        self.anchor.relative = None;
+    }
+
+    /// Requests an anchor at the hit (preferred: attached to the surface) or at the placement.
+    fn create_anchor(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace, hit: Option<&XrHitTestResult>, weak: &Weak<RefCell<ActiveSession>>) {
+        self.drop_anchor();
+        if self.session.ext().has_feature("anchors") == Some(false) {
+            self.anchor.status = "unsupported";
+            return;
+        }
+        let promise = match hit {
+            Some(h) => h.create_anchor(),
+            None => match self.flow.current().and_then(|p| rigid_transform(Mat4::from_rotation_translation(Quat::from_rotation_y(p.yaw), p.position))) {
+                Some(t) => frame.ext().create_anchor(&t, ref_space.as_ref()),
+                None => return,
+            },
+        };
+        let promise = match promise {
+            Ok(p) => p,
+            Err(e) => {
+                self.anchor.status = "unsupported";
+                self.last_error = Some(format!("anchors are not available here ({})", js_reason(&e)));
+                return;
+            }
+        };
+        self.anchor.status = "pending";
+        let generation = self.anchor.generation;
+        let weak = weak.clone();
+        spawn_local(async move {
+            let result = resolve::<XrAnchor>(promise).await;
+            anchor_arrived(&weak, generation, result, false);
+        });
+    }
+
+    /// Starts restoring a stored placement: a persistent anchor where the runtime has it,
+    /// otherwise an offer to put the twin back where it was stored.
+    fn begin_restore(&mut self, state: &Rc<RefCell<ActiveSession>>) {
+        let Some(storage) = local_storage() else { return };
+        let Ok(Some(text)) = storage.get_item(&self.twin.storage_key) else { return };
+        match Placement::from_json(&text) {
+            Ok((relative, Some(handle))) => {
+                let known = self
+                    .session
+                    .ext()
+                    .persistent_anchors()
+                    .is_some_and(|list| list.includes(&JsValue::from_str(&handle), 0));
+                if !known {
+                    self.note = Some("The saved anchor is not known on this device: place the twin again.".into());
+                    return;
+                }
+                match self.session.ext().restore_persistent_anchor(&handle) {
+                    Ok(promise) => {
+                        self.anchor.status = "pending";
+                        self.anchor.handle = Some(handle);
+                        self.anchor.restoring = Some(relative);
+                        let generation = self.anchor.generation;
+                        let weak = Rc::downgrade(state);
+                        spawn_local(async move {
+                            let result = resolve::<XrAnchor>(promise).await;
+                            anchor_arrived(&weak, generation, result, true);
+                        });
+                    }
+                    Err(e) => self.note = Some(format!("The saved anchor could not be restored ({}): place the twin again.", js_reason(&e))),
+                }
+            }
+            Ok((placement, None)) => self.offered = Some(placement),
+            Err(e) => {
+                self.note = Some(e.to_string());
+                let _ = storage.remove_item(&self.twin.storage_key);
+            }
+        }
+    }
+
+    /// Locates the anchor and moves the twin with it.
+    fn follow_anchor(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace) {
+        let Some(anchor) = &self.anchor.anchor else { return };
+        let pose = anchor
+            .anchor_space()
+            .ok()
+            .and_then(|space| frame.ext().pose(&space, ref_space.as_ref()).ok().flatten())
+            .and_then(|p| transform_matrix(&p.transform()));
+        let Some(pose) = pose else {
+            self.anchor.status = "lost";
+            return;
+        };
+        self.anchor.status = "tracked";
+        self.anchor.last_pose = Some(pose);
+        if let Some(relative) = self.anchor.restoring.take() {
+            self.flow.restore(relative.follow_anchor(Mat4::IDENTITY, pose));
+            self.placement_source = Some("restored-anchor");
+            self.offered = None;
+        }
+        match self.anchor.base {
+            None => {
+                if self.flow.current().is_some() {
+                    self.rebase_anchor();
+                    self.persist_now();
+                }
+            }
+            Some((base, then)) => {
+                let now = base.follow_anchor(then, pose);
+                if Some(now) != self.flow.current() {
+                    self.flow.restore(now);
+                }
+            }
+        }
+    }
+
+    /// Writes the placement to `localStorage`: relative to the persistent anchor when there is
+    /// one, else in reference-space coordinates (offered for confirmation next time).
+    fn persist_now(&mut self) {
+        self.persist_due = None;
+        let Some(storage) = local_storage() else { return };
+        let text = match (&self.anchor.relative, &self.anchor.handle) {
+            (Some(rel), Some(handle)) => rel.to_json(Some(handle)),
+            _ => match self.flow.state() {
+                PlacementState::Placed(p) => p.to_json(None),
+                _ => return,
+            },
+        };
+        let _ = storage.set_item(&self.twin.storage_key, &text);
+    }
+
+    fn flush_persist(&mut self) {
+        if self.persist_due.is_some() {
+            self.persist_now();
+        }
+    }
+
+    // Alignment.
+
+    fn pick_model_point(&mut self, ray_pose: Mat4) {
+        let Some(p) = self.flow.current() else { return };
+        let ray = ray_of(ray_pose);
+        match pick_node(&self.twin.model, p.pose() * self.twin.root, ray) {
+            Some((_, t)) if t <= PICK_RANGE_M => {
+                let world = ray.origin + ray.dir * t;
+                let twin_point = p.pose().inverse().transform_point3(world);
+                self.align_model_point(twin_point);
+            }
+            _ => self.align.error = Some("The aim point is not on the twin: aim at a corner or edge of the twin and try again.".into()),
+        }
+    }
+
+    fn align_model_point(&mut self, p: Vec3) {
+        self.align.active = true;
+        self.align.error = None;
+        if self.align.expects_model() {
+            if self.align.model.len() >= MAX_ALIGN_PAIRS {
+                self.align.error = Some(format!("At most {MAX_ALIGN_PAIRS} point pairs: press Done."));
+                return;
+            }
+            self.align.model.push(p);
+        } else if let Some(last) = self.align.model.last_mut() {
+            // A second model point before its real point replaces the first.
+            *last = p;
+        }
+    }
+
+    fn mark_real_point(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace, weak: &Weak<RefCell<ActiveSession>>) {
+        if !self.align.active || self.align.expects_model() {
+            self.align.active = true;
+            self.align.error = Some("Mark the point on the twin first, then the same point on the machine.".into());
+            return;
+        }
+        let Some(hit) = self.reticle else {
+            self.align.error = Some("No surface under the ring: aim at the machine until the ring appears.".into());
+            return;
+        };
+        self.align.real.push(hit.w_axis.truncate());
+        self.align.error = None;
+        if self.align.real.len() >= 2 {
+            let pairs: Vec<PointPair> = self
+                .align
+                .model
+                .iter()
+                .zip(&self.align.real)
+                .map(|(m, w)| PointPair { model: *m, world: *w })
+                .collect();
+            match align::solve(&pairs) {
+                Ok(result) => {
+                    let placement = Placement::from_alignment(&result, self.twin.bounds);
+                    self.flow.restore(placement);
+                    self.placement_source = Some("aligned");
+                    if (result.scale_ratio - 1.0).abs() > 0.05 {
+                        self.align.error = Some(format!(
+                            "Measured distances are {:.0}% of the model's: check the twin's units (model.unitScale) or the order of the points.",
+                            result.scale_ratio * 100.0
+                        ));
+                    }
+                    self.align.result = Some(result);
+                    self.create_anchor(frame, ref_space, None, weak);
+                    self.persist_now();
+                }
+                Err(e) => self.align.error = Some(e.to_string()),
+            }
+        }
+    }
+
+    fn select_part(&mut self, ray_pose: Mat4) {
+        let ray = ray_of(ray_pose);
+        self.selected = pick_node(&self.twin.model, self.root, ray)
+            .filter(|(_, t)| *t <= PICK_RANGE_M)
+            .map(|(n, _)| n);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // VR.
+
+    fn vr_update(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace, base_viewer: Mat4, inputs: Vec<XrInput>) {
+        let to_moved = self.locomotion.inverse();
+        let viewer = to_moved * base_viewer;
+        self.viewer = Some(viewer);
+        self.pointers.clear();
+        for source in input_sources(&self.session) {
+            if source.target_ray_mode() != web_sys::XrTargetRayMode::TrackedPointer {
+                continue;
+            }
+            let Some(ray) = frame
+                .ext()
+                .pose(&source.target_ray_space(), ref_space.as_ref())
+                .ok()
+                .flatten()
+                .and_then(|p| transform_matrix(&p.transform()))
+            else {
+                continue;
+            };
+            self.pointers.push(Pointer {
+                right: is_right(&source),
+                ray: to_moved * ray,
+                stick: stick(&source).unwrap_or(Vec2::ZERO),
+            });
+        }
+        let primary = self
+            .pointers
+            .iter()
+            .find(|p| p.right)
+            .or(self.pointers.first())
+            .copied();
+        let world_bounds = self.twin.bounds.transformed(self.flow.current().map_or(Mat4::IDENTITY, |p| p.pose()));
+        let cast = |pose: Mat4| {
+            let r = ray_of(pose);
+            teleport::cast_arc(r.origin, r.dir, &ArcParams::default(), 0.0, teleport::near_footprint(world_bounds, TELEPORT_RADIUS_M))
+        };
+        self.arc = primary.map(|p| cast(p.ray));
+
+        let mut offset = Mat4::IDENTITY;
+        for input in inputs {
+            match input {
+                XrInput::Select { ray, .. } => {
+                    self.selects += 1;
+                    let pose = ray
+                        .and_then(|m| views::mat4_from_webxr("select ray", &m).ok())
+                        .map(|m| to_moved * m)
+                        .or(primary.map(|p| p.ray))
+                        .unwrap_or(viewer);
+                    let r = ray_of(pose);
+                    if let Some((node, _)) = pick_node(&self.twin.model, self.root, r).filter(|(_, t)| *t <= PICK_RANGE_M) {
+                        self.selected = if self.selected == Some(node) { None } else { Some(node) };
+                        continue;
+                    }
+                    let arc = cast(pose);
+                    if let (true, Some(landing)) = (arc.valid, arc.landing) {
+                        let step = teleport::teleport_offset(viewer.w_axis.truncate(), landing);
+                        offset *= step.matrix();
+                        self.teleports += 1;
+                    }
+                }
+                XrInput::Action(HudAction::Exit) => {
+                    let _ = self.session.end();
+                }
+                _ => {}
+            }
+        }
+        for p in &self.pointers {
+            let hand = usize::from(p.right);
+            if let Some(turn) = self.snap[hand].update(p.stick.x) {
+                let step = teleport::snap_turn_offset(viewer.w_axis.truncate(), turn, SNAP_TURN_STEP);
+                offset *= step.matrix();
+                self.snap_turns += 1;
+            }
+        }
+        if offset != Mat4::IDENTITY {
+            self.locomotion *= offset;
+            let to_moved = self.locomotion.inverse();
+            let viewer = to_moved * base_viewer;
+            self.viewer = Some(viewer);
+            // Controllers are drawn in the moved space too.
+            let change = offset.inverse();
+            for p in &mut self.pointers {
+                p.ray = change * p.ray;
+            }
+            self.arc = self.pointers.iter().find(|p| p.right).or(self.pointers.first()).map(|p| cast(p.ray));
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // HUD.
+
+    fn update_hud(&mut self, now: f64, force: bool) {
+        if !force && now < self.hud_due {
+            return;
+        }
+        self.hud_due = now + HUD_INTERVAL_MS;
+        let view = self.hud_view(now);
+        if let Ok(mut hud) = self.hud.try_borrow_mut() {
+            hud.update(view);
+        }
+    }
+
+    fn hud_view(&self, _now: f64) -> HudView {
+        let mut buttons = Vec::new();
+        let mut status = String::new();
+        let placed = matches!(self.flow.state(), PlacementState::Placed(_));
+        if self.visibility != "visible" {
+            status.push_str("Paused while the headset or phone shows something else. ");
+        }
+        match self.mode {
+            XrMode::Ar => {
+                if self.tracking == "lost" {
+                    status.push_str("Tracking lost: move the phone slowly and point it at a textured surface. ");
+                }
+                if self.align.active {
+                    let pair = self.align.real.len() + 1;
+                    if self.align.expects_model() {
+                        status.push_str(&format!("Alignment point {pair}: aim the centre dot at a corner of the twin and press Mark twin point."));
+                        buttons.push(HudAction::MarkModel);
+                    } else {
+                        status.push_str(&format!("Alignment point {pair}: aim at the same corner on the real machine and press Mark real point."));
+                        buttons.push(HudAction::MarkReal);
+                    }
+                    buttons.push(HudAction::AlignDone);
+                } else {
+                    match self.flow.state() {
+                        PlacementState::Searching => status.push_str("Move the phone slowly over the floor or a table to find a surface."),
+                        PlacementState::Previewing(_) => {
+                            status.push_str("Tap the screen or press Place here to put the twin at the ring.");
+                            buttons.push(HudAction::Place);
+                        }
+                        PlacementState::Placed(p) => {
+                            let scale = match p.scale {
+                                ScaleMode::OneToOne => "life size".to_owned(),
+                                ScaleMode::Tabletop { factor } => format!("tabletop, 1:{:.0}", 1.0 / factor.max(1e-6)),
+                            };
+                            status.push_str(&format!("Twin placed ({scale}). Drag with two fingers to move it, twist to turn it; tap a part to select it."));
+                            buttons.extend([HudAction::RotateLeft, HudAction::RotateRight, HudAction::ToggleScale, HudAction::Reset, HudAction::Align]);
+                        }
+                    }
+                    if self.offered.is_some() {
+                        status.push_str(" A placement from your last visit is saved: Restore puts the twin back there; check it lines up.");
+                        buttons.push(HudAction::Restore);
+                    }
+                }
+                if placed {
+                    match self.anchor.status {
+                        "lost" => status.push_str(" Anchor lost: the twin may drift until tracking recovers; Place again if it stays off."),
+                        "pending" => status.push_str(" Anchoring…"),
+                        "failed" => status.push_str(" The anchor could not be created: the twin may drift."),
+                        _ => {}
+                    }
+                }
+            }
+            XrMode::Vr => {
+                status.push_str("Point at the floor and pull the trigger to teleport; push the thumbstick left or right to turn; trigger on a part selects it.");
+            }
+        }
+        if let Some(note) = &self.note {
+            status.push(' ');
+            status.push_str(note);
+        }
+        buttons.push(HudAction::Exit);
+
+        let (connection, readings) = self.live_summary();
+        let selected = self.selected.map(|n| {
+            let name = self.node_name(n);
+            match self.sensor_of(n) {
+                Some(sensor) => {
+                    let value = readings
+                        .as_ref()
+                        .and_then(|r| r.get(&sensor.id))
+                        .map(|r| format_reading(&r.value, sensor.unit.as_deref(), r.state))
+                        .unwrap_or_else(|| "no data".into());
+                    format!("Selected: {name}: {} {value}", sensor.name)
+                }
+                None => format!("Selected: {name} (no sensor)"),
+            }
+        });
+        let align = if self.align.active || self.align.result.is_some() || self.align.error.is_some() {
+            let mut text = match &self.align.result {
+                Some(r) => format!("Alignment: {} points, error {:.1} cm RMS.", r.residuals_cm.len(), r.rms_cm),
+                None => format!("Alignment: {} of at least 2 point pairs.", self.align.real.len()),
+            };
+            if let Some(e) = &self.align.error {
+                text.push(' ');
+                text.push_str(e);
+            }
+            Some(text)
+        } else {
+            None
+        };
+        let tabletop = matches!(self.flow.current().map(|p| p.scale), Some(ScaleMode::Tabletop { .. }));
+        HudView {
+            status,
+            connection,
+            selected,
+            align,
+            buttons,
+            scale_label: if tabletop { "Life size" } else { "Tabletop size" },
+            aim: self.mode == XrMode::Ar && self.dom_overlay.is_some(),
+        }
+    }
+
+    /// The live connection line and the readings, from the app (a few times a second).
+    fn live_summary(&self) -> (String, Option<std::collections::BTreeMap<String, super::live::ReadingStats>>) {
+        let Some(app) = self.app.upgrade() else { return (String::new(), None) };
+        let Ok(a) = app.try_borrow() else { return (String::new(), None) };
+        match a.live_stats() {
+            Some((c, readings)) => (format!("Live data: {}", c.label), Some(readings)),
+            None => (String::new(), None),
+        }
+    }
+}
+
+/// An anchor request finished: keep it (and ask for a persistent handle) if still wanted.
+fn anchor_arrived(weak: &Weak<RefCell<ActiveSession>>, generation: u32, result: Result<XrAnchor, JsValue>, restored: bool) {
+    let Some(state) = weak.upgrade() else {
+        if let Ok(a) = &result {
+            let _ = a.delete();
+        }
+        return;
+    };
+    let Ok(mut s) = state.try_borrow_mut() else { return };
+    let anchor = match result {
+        Ok(a) => a,
+        Err(e) => {
+            if s.anchor.generation == generation {
+                s.anchor.status = "failed";
+                s.anchor.restoring = None;
+                s.last_error = Some(format!("anchor: {}", js_reason(&e)));
+            }
+            return;
+        }
+    };
+    if s.anchor.generation != generation || s.ended {
+        let _ = anchor.delete();
+        return;
+    }
+    s.anchor.anchor = Some(anchor.clone());
+    s.anchor.base = None;
+    if restored {
+        return;
+    }
+    // Quest: a handle that restores this anchor in a later session.
+    let persistable = Reflect::has(&anchor, &"requestPersistentHandle".into()).unwrap_or(false);
+    if !persistable {
+        return;
+    }
+    let Ok(promise) = anchor.request_persistent_handle() else { return };
+    let old = s.anchor.handle.take();
+    let session = s.session.clone();
+    drop(s);
+    let weak = weak.clone();
+    spawn_local(async move {
+        let Ok(handle) = JsFuture::from(promise).await else { return };
+        let Some(handle) = handle.as_string() else { return };
+        if let Some(old) = old.filter(|o| *o != handle) {
+            // The twin moved to a new anchor: the old handle would restore a stale place.
+            if let Ok(p) = session.ext().delete_persistent_anchor(&old) {
+                let _ = JsFuture::from(p).await;
+            }
+        }
+        if let Some(state) = weak.upgrade()
+            && let Ok(mut s) = state.try_borrow_mut()
+            && s.anchor.generation == generation
+        {
+            s.anchor.handle = Some(handle);
+            s.persist_now();
+        }
+    });
+}
+
+/// Listeners for input events; each only queues.
+fn session_listeners(session: &XrSession, ref_space: &XrReferenceSpace, queue: &InputQueue) -> Result<Vec<Listener>, JsValue> {
+    let mut out = Vec::new();
+    {
+        let q = queue.clone();
+        let space: XrSpace = ref_space.clone().unchecked_into();
+        out.push(Listener::new(session.as_ref(), "select", true, move |e| {
+            let e: &XrInputSourceEvent = e.unchecked_ref();
+            let source = e.input_source();
+            // The event's frame is valid only now: read the ray pose here.
+            let ray = e
+                .frame()
+                .ext()
+                .pose(&source.target_ray_space(), &space)
+                .ok()
+                .flatten()
+                .and_then(|p| transform_matrix(&p.transform()))
+                .map(|m| m.to_cols_array());
+            let kind = match source.target_ray_mode() {
+                web_sys::XrTargetRayMode::Screen => SelectSource::Screen,
+                web_sys::XrTargetRayMode::Gaze => SelectSource::Gaze,
+                web_sys::XrTargetRayMode::TrackedPointer => SelectSource::Pointer,
+                _ => SelectSource::Transient,
+            };
+            q.push(XrInput::Select {
+                ray,
+                source: kind,
+                right: is_right(&source),
+            });
+        })?);
+    }
+    for (event, start) in [("squeezestart", true), ("squeezeend", false)] {
+        let q = queue.clone();
+        out.push(Listener::new(session.as_ref(), event, true, move |e| {
+            let e: &XrInputSourceEvent = e.unchecked_ref();
+            let right = is_right(&e.input_source());
+            q.push(if start { XrInput::SqueezeStart { right } } else { XrInput::SqueezeEnd { right } });
+        })?);
+    }
+    Ok(out)
+}
+
+fn visibility_name(session: &XrSession) -> String {
+    match session.visibility_state() {
+        web_sys::XrVisibilityState::Visible => "visible",
+        web_sys::XrVisibilityState::VisibleBlurred => "visible-blurred",
+        web_sys::XrVisibilityState::Hidden => "hidden",
+        _ => "visible",
+    }
+    .into()
+}
+
+fn is_right(source: &web_sys::XrInputSource) -> bool {
+    source.handedness() != web_sys::XrHandedness::Left
+}
+
+/// The thumbstick of an `xr-standard` gamepad (axes 2 and 3; touchpad-only pads use 0 and 1).
+fn stick(source: &web_sys::XrInputSource) -> Option<Vec2> {
+    let axes = source.gamepad()?.axes();
+    let get = |i: u32| axes.get(i).as_f64().unwrap_or(0.0) as f32;
+    match axes.length() {
+        n if n >= 4 => Some(Vec2::new(get(2), get(3))),
+        n if n >= 2 => Some(Vec2::new(get(0), get(1))),
+        _ => None,
+    }
+}
+
+/// `XRRigidTransform.matrix` as a matrix, rejecting non-finite values.
+fn transform_matrix(t: &XrRigidTransform) -> Option<Mat4> {
+    views::mat4_from_webxr("pose", &t.matrix()).ok()
+}
+
+/// An `XRRigidTransform` for `m` (rotation and translation only).
+fn rigid_transform(m: Mat4) -> Option<XrRigidTransform> {
+    let (_, rotation, translation) = m.to_scale_rotation_translation();
+    let position = web_sys::DomPointInit::new();
+    position.set_x(f64::from(translation.x));
+    position.set_y(f64::from(translation.y));
+    position.set_z(f64::from(translation.z));
+    position.set_w(1.0);
+    let orientation = web_sys::DomPointInit::new();
+    orientation.set_x(f64::from(rotation.x));
+    orientation.set_y(f64::from(rotation.y));
+    orientation.set_z(f64::from(rotation.z));
+    orientation.set_w(f64::from(rotation.w));
+    XrRigidTransform::new_with_position_and_orientation(&position, &orientation).ok()
+}
+
+/// The ray of a target-ray pose: its origin along its -Z axis.
+fn ray_of(pose: Mat4) -> Ray {
+    Ray {
+        origin: pose.w_axis.truncate(),
+        dir: (-pose.z_axis.truncate()).normalize_or(Vec3::NEG_Z),
+    }
+}
+
+/// Where the twin stands in VR: its front (+Z) towards the user, a step in front of them.
+fn vr_placement(bounds: Aabb) -> Placement {
+    let depth = (bounds.max.z - bounds.min.z).max(0.0);
+    let pivot = crate::xr::placement::pivot_for(bounds);
+    Placement {
+        position: Vec3::new(0.0, 0.0, -(depth * 0.5 + VR_STANDOFF_M)),
+        yaw: 0.0,
+        pivot,
+        scale: ScaleMode::OneToOne,
+    }
+}
+
+fn format_reading(value: &serde_json::Value, unit: Option<&str>, state: &str) -> String {
+    let text = match value {
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(v) if v.fract() == 0.0 && v.abs() < 1e9 => format!("{v:.0}"),
+            Some(v) => format!("{v:.2}"),
+            None => n.to_string(),
+        },
+        serde_json::Value::Bool(b) => (if *b { "on" } else { "off" }).to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => return "no data".into(),
+        other => other.to_string(),
+    };
+    let unit = unit.map(|u| format!(" {u}")).unwrap_or_default();
+    if state == "live" { format!("{text}{unit}") } else { format!("{text}{unit} ({state})") }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `window.twinlens.xr`.
+
+/// Adds `xr` to the `window.twinlens` object: `enter(mode)`, `exit()`, `select()`,
+/// `action(name)`, `markModelPoint([x, y, z])`, `rotate(radians)`, `nudge(right, forward)`,
+/// `setTabletop(bool)`. Tests and the console drive XR with them; `stats().xr` reports back.
+pub(super) fn install_api(api: &Object) -> Result<(), JsValue> {
+    let xr = Object::new();
+    let app = || super::APP.with(|slot| slot.borrow().as_ref().map(Rc::downgrade));
+    let queue = || {
+        super::APP.with(|slot| {
+            slot.borrow()
+                .as_ref()
+                .and_then(|a| a.try_borrow_mut().ok().and_then(|mut a| a.xr_controller().map(|c| c.queue.clone())))
+        })
+    };
+    let set = |name: &str, f: JsValue| Reflect::set(&xr, &name.into(), &f);
+
+    let enter_fn = Closure::<dyn Fn(JsValue)>::new(move |mode: JsValue| {
+        let mode = match mode.as_string().as_deref() {
+            Some("immersive-vr") | Some("vr") => XrMode::Vr,
+            _ => XrMode::Ar,
+        };
+        if let Some(app) = app() {
+            enter(&app, mode);
+        }
+    });
+    set("enter", enter_fn.into_js_value())?;
+    let exit_fn = Closure::<dyn Fn()>::new(move || {
+        if let Some(app) = app() {
+            exit(&app);
+        }
+    });
+    set("exit", exit_fn.into_js_value())?;
+    let select_fn = Closure::<dyn Fn()>::new(move || {
+        if let Some(q) = queue() {
+            q.push(XrInput::Select {
+                ray: None,
+                source: SelectSource::Api,
+                right: true,
+            });
+        }
+    });
+    set("select", select_fn.into_js_value())?;
+    let action_fn = Closure::<dyn Fn(String) -> bool>::new(move |name: String| {
+        let (Some(action), Some(q)) = (HudAction::parse(&name), queue()) else { return false };
+        q.push(XrInput::Action(action));
+        true
+    });
+    set("action", action_fn.into_js_value())?;
+    let model_point = Closure::<dyn Fn(Vec<f32>) -> bool>::new(move |p: Vec<f32>| {
+        let (Ok(p), Some(q)) = (<[f32; 3]>::try_from(p.as_slice()), queue()) else { return false };
+        q.push(XrInput::ModelPoint(p));
+        true
+    });
+    set("markModelPoint", model_point.into_js_value())?;
+    let rotate = Closure::<dyn Fn(f32)>::new(move |r: f32| {
+        if let Some(q) = queue() {
+            q.push(XrInput::Rotate(r));
+        }
+    });
+    set("rotate", rotate.into_js_value())?;
+    let nudge = Closure::<dyn Fn(f32, f32)>::new(move |r: f32, f: f32| {
+        if let Some(q) = queue() {
+            q.push(XrInput::Nudge(r, f));
+        }
+    });
+    set("nudge", nudge.into_js_value())?;
+    let tabletop = Closure::<dyn Fn(bool)>::new(move |t: bool| {
+        if let Some(q) = queue() {
+            q.push(XrInput::SetTabletop(t));
+        }
+    });
+    set("setTabletop", tabletop.into_js_value())?;
+    Reflect::set(api, &"xr".into(), &xr)?;
+    Ok(())
+}
