@@ -74,6 +74,40 @@ pub struct Stats {
     pub memory: MemoryStats,
     /// WebXR: support, the running session and its figures (see `web::xr`).
     pub xr: Option<XrStats>,
+    /// Draw calls of the overlay in the last frame (a handful, whatever the label count).
+    pub overlay_draw_calls: u32,
+    /// Labels drawn in full in the last frame.
+    pub labels_drawn: u32,
+    /// Labels drawn as markers (decluttered) in the last frame.
+    pub markers_drawn: u32,
+    /// What each label shows and where it was drawn in the inline view.
+    pub labels: Vec<LabelStats>,
+}
+
+/// One sensor label as `stats().labels[i]` shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelStats {
+    /// Sensor id.
+    pub id: String,
+    /// Display name.
+    pub title: String,
+    /// Value text as drawn.
+    pub value: String,
+    /// Age or state text when not live.
+    pub detail: Option<String>,
+    /// `normal`, `warning`, `alarm`, `stale` or `noData`.
+    pub state: &'static str,
+    /// Drawn at all in the inline view.
+    pub visible: bool,
+    /// Drawn as a marker only.
+    pub marker: bool,
+    /// Label centre, CSS pixels from the canvas's top-left.
+    pub x: f32,
+    /// Label centre, CSS pixels from the canvas's top-left.
+    pub y: f32,
+    /// The part's anchor point, CSS pixels (null when behind the camera).
+    pub anchor: Option<[f32; 2]>,
 }
 
 /// Memory figures for `stats().memory`.
@@ -117,6 +151,17 @@ pub struct App {
     /// WebXR: entry buttons, HUD and the running session (which borrows `renderer`).
     xr: Option<XrController>,
     twin: Option<TwinOverlay>,
+}
+
+fn state_name(s: crate::overlay::state::SensorState) -> &'static str {
+    use crate::overlay::state::SensorState::*;
+    match s {
+        Normal => "normal",
+        Warning => "warning",
+        Alarm => "alarm",
+        Stale => "stale",
+        NoData => "noData",
+    }
 }
 
 /// The sensors drawn over the model: where each label sits and what it showed last.
@@ -457,6 +502,9 @@ impl App {
                 s.frames += 1;
                 s.draw_calls = frame.draw_calls;
                 s.triangles = frame.triangles;
+                s.overlay_draw_calls = frame.overlay_draw_calls;
+                s.labels_drawn = frame.labels_drawn;
+                s.markers_drawn = frame.markers_drawn;
                 s.cpu_ms_last_frame = ended - started;
                 if s.first_frame_ms.is_none() {
                     s.first_frame_ms = Some(ended);
@@ -509,6 +557,33 @@ impl App {
         self.renderer = Some(renderer);
         self.dirty = true;
         self.request_frame();
+    }
+
+    /// The labels as last drawn in the inline view, for `stats().labels`.
+    pub fn label_stats(&self) -> Vec<LabelStats> {
+        let Some(twin) = self.twin.as_ref() else { return Vec::new() };
+        let (placed, _) = self.renderer.as_ref().map_or((&[][..], &[][..]), |r| r.overlay_placed(0));
+        // Layout works in device pixels; tests and users think in CSS pixels.
+        let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()) as f32;
+        twin.labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let p = placed.get(i);
+                LabelStats {
+                    id: twin.sensors.get(l.sensor).map(|s| s.id.clone()).unwrap_or_default(),
+                    title: l.title.clone(),
+                    value: l.value.clone(),
+                    detail: l.detail.clone(),
+                    state: state_name(l.classified.state),
+                    visible: p.is_some_and(|p| p.visible),
+                    marker: p.is_some_and(|p| p.as_marker),
+                    x: p.map_or(0.0, |p| p.screen_pos[0] / dpr),
+                    y: p.map_or(0.0, |p| p.screen_pos[1] / dpr),
+                    anchor: p.and_then(|p| p.anchor_px).map(|a| [a[0] / dpr, a[1] / dpr]),
+                }
+            })
+            .collect()
     }
 
     /// Frame timing percentiles since the last reset.

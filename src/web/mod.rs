@@ -81,6 +81,7 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
         // Readings are computed on request: a page with 10,000 sensors pays only when asked.
         with_app(|a| {
             stats.timings = a.timing_report();
+            stats.labels = a.label_stats();
             if let Some((connection, readings)) = a.live_stats() {
                 stats.connection = Some(connection);
                 stats.readings = readings;

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import * as h from './harness.mjs';
 
 const DEMO_MODEL = 'www/demo/pump-skid.glb';
+// The demo model without its manifest: nothing changes unless the user acts.
+const BARE_MODEL = 'demo/pump-skid.glb';
 const TEST_TIMEOUT = 150_000; // ms; a page load alone may take up to 60 s on SwiftShader
 const SRGB_TOLERANCE = 6; // max mean |webgpu - webgl| per RGB channel, 0..255
 const ORBIT_MIN_DIFF = 1.0; // min mean |before - after| for an orbit drag, 0..255
@@ -71,7 +73,8 @@ function loadBackend(backend) {
     loaded.set(
       backend,
       withPage(`backend-${backend}`, async (page) => {
-        const stats = await openReady(page, `backend=${backend}`);
+        // The bare model: no live feed, so both backends draw exactly the same scene.
+        const stats = await openReady(page, `backend=${backend}&model=${BARE_MODEL}`);
         const shot = await h.canvasPixels(page);
         save(`backend-${backend}.png`, shot.png);
         return { stats, shot };
@@ -171,7 +174,7 @@ async function canvasCentre(page) {
 
 test('left-drag orbits the model; an idle page renders nothing', { timeout: TEST_TIMEOUT }, async (t) => {
   await withPage('orbit', async (page) => {
-    const ready = await openReady(page, '');
+    const ready = await openReady(page, `model=${BARE_MODEL}`);
     const before = await h.canvasPixels(page);
     save('orbit-before.png', before.png);
 
@@ -198,7 +201,7 @@ test('left-drag orbits the model; an idle page renders nothing', { timeout: TEST
 
 test('wheel zooms out; "f" frames the model again', { timeout: TEST_TIMEOUT }, async (t) => {
   await withPage('frame', async (page) => {
-    const ready = await openReady(page, '');
+    const ready = await openReady(page, `model=${BARE_MODEL}`);
     const first = await h.canvasPixels(page);
     const bg = h.cornerColor(first.image);
     const cov0 = h.coverage(first.image, bg);
