@@ -188,7 +188,14 @@ struct Pointer {
     x: f32,
     y: f32,
     kind: PointerKind,
+    /// Distance travelled since it went down, CSS pixels.
+    travelled: f32,
+    /// Another pointer joined while this one was down (a pinch is not a tap).
+    gesture: bool,
 }
+
+/// A press that moves less than this is a tap or click, not a drag.
+const TAP_SLOP_PX: f32 = 6.0;
 
 /// Turns pointer, wheel and key input into camera moves: one finger or left mouse orbits, two
 /// fingers pinch-zoom and pan, right/middle mouse or shift-drag pans.
@@ -198,8 +205,15 @@ pub struct OrbitController {
 }
 
 /// What applying an input asks of the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum InputOutcome {
+    /// A tap or click without a drag at this point (CSS pixels): select what is there.
+    Tap {
+        /// Horizontal position.
+        x: f32,
+        /// Vertical position.
+        y: f32,
+    },
     /// Nothing visible changed.
     Unchanged,
     /// The camera moved: render a frame.
@@ -223,13 +237,21 @@ impl OrbitController {
                 self.pointers.retain(|p| p.id != id);
                 // Only two pointers take part in a gesture; more fingers are ignored.
                 if self.pointers.len() < 2 {
-                    self.pointers.push(Pointer { id, x, y, kind });
+                    let gesture = !self.pointers.is_empty();
+                    for p in &mut self.pointers {
+                        p.gesture = true;
+                    }
+                    self.pointers.push(Pointer { id, x, y, kind, travelled: 0.0, gesture });
                 }
                 InputOutcome::Unchanged
             }
             ViewInput::PointerUp { id } => {
+                let released = self.pointers.iter().find(|p| p.id == id).copied();
                 self.pointers.retain(|p| p.id != id);
-                InputOutcome::Unchanged
+                match released {
+                    Some(p) if !p.gesture && p.travelled < TAP_SLOP_PX => InputOutcome::Tap { x: p.x, y: p.y },
+                    _ => InputOutcome::Unchanged,
+                }
             }
             ViewInput::PointerMove { id, x, y } => {
                 self.pointer_move(camera, id, x, y, viewport_height)
@@ -268,10 +290,16 @@ impl OrbitController {
             return InputOutcome::Unchanged;
         };
         let before = self.pointers.clone();
-        self.pointers[idx].x = x;
-        self.pointers[idx].y = y;
         let (dx, dy) = (x - before[idx].x, y - before[idx].y);
+        let p = &mut self.pointers[idx];
+        p.x = x;
+        p.y = y;
+        p.travelled += (dx * dx + dy * dy).sqrt();
         if dx == 0.0 && dy == 0.0 {
+            return InputOutcome::Unchanged;
+        }
+        // Small jitter of a press stays a tap: the view moves only once it is a drag.
+        if p.travelled < TAP_SLOP_PX && !p.gesture {
             return InputOutcome::Unchanged;
         }
         match (before.len(), before[idx].kind) {
@@ -451,6 +479,26 @@ mod tests {
             InputOutcome::Unchanged,
             "moves after release are ignored"
         );
+    }
+
+    #[test]
+    fn a_press_without_a_drag_is_a_tap_and_a_drag_or_pinch_is_not() {
+        let mut cam = OrbitCamera::default();
+        let mut ctl = OrbitController::default();
+        let down = |id, x, y| ViewInput::PointerDown { id, x, y, kind: PointerKind::Touch };
+        ctl.apply(&mut cam, down(1, 100.0, 100.0), 600.0);
+        ctl.apply(&mut cam, ViewInput::PointerMove { id: 1, x: 102.0, y: 101.0 }, 600.0);
+        assert_eq!(cam, OrbitCamera::default(), "jitter does not move the view");
+        assert_eq!(ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0), InputOutcome::Tap { x: 102.0, y: 101.0 });
+
+        ctl.apply(&mut cam, down(1, 100.0, 100.0), 600.0);
+        ctl.apply(&mut cam, ViewInput::PointerMove { id: 1, x: 140.0, y: 100.0 }, 600.0);
+        assert_eq!(ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0), InputOutcome::Unchanged);
+
+        ctl.apply(&mut cam, down(1, 100.0, 100.0), 600.0);
+        ctl.apply(&mut cam, down(2, 200.0, 100.0), 600.0);
+        assert_eq!(ctl.apply(&mut cam, ViewInput::PointerUp { id: 2 }, 600.0), InputOutcome::Unchanged);
+        assert_eq!(ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0), InputOutcome::Unchanged, "the end of a pinch is not a tap");
     }
 
     #[test]

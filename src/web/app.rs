@@ -15,6 +15,7 @@ use super::dom::{Listener, StatusLine};
 use super::live::{ConnectionStats, LiveSource, ReadingStats};
 use crate::overlay::build::{SensorAnchor, SensorLabel, sensor_anchors, sensor_label};
 use crate::overlay::layout::LabelInput;
+use crate::overlay::pick::{pick_label, pick_node, screen_ray, sensor_for_node};
 use crate::overlay::scene::{OverlayFrame, OverlayLabel};
 use crate::telemetry::store::SensorStore;
 use super::xr::{XrController, XrStats};
@@ -151,6 +152,10 @@ pub struct App {
     /// WebXR: entry buttons, HUD and the running session (which borrows `renderer`).
     xr: Option<XrController>,
     twin: Option<TwinOverlay>,
+    /// The model's CPU copy and placement, for picking parts.
+    picking: Option<(Rc<crate::model::TwinModel>, Mat4)>,
+    /// The sensor whose detail card is open.
+    selected: Option<usize>,
 }
 
 fn state_name(s: crate::overlay::state::SensorState) -> &'static str {
@@ -175,6 +180,8 @@ struct TwinOverlay {
     last_updates: u64,
     /// Stands in for the store when the manifest has no live source: every sensor "no data".
     no_data: SensorStore,
+    /// The history window, for the detail card's min/max.
+    window_ms: f64,
 }
 
 /// A resize observer with the closure it calls; dropping it stops the callbacks.
@@ -210,6 +217,8 @@ impl App {
             continuous: super::dom::query_param("continuous").is_some_and(|v| v == "1" || v == "true"),
             xr: None,
             twin: None,
+            picking: None,
+            selected: None,
         }));
         let weak = Rc::downgrade(&app);
         let frame = Closure::<dyn FnMut(f64)>::new({
@@ -306,6 +315,98 @@ impl App {
         warnings
     }
 
+    /// Keeps the model (CPU side) so clicks and taps can pick its parts.
+    pub fn keep_for_picking(app: &SharedApp, model: crate::model::TwinModel, placement: Mat4) {
+        app.borrow_mut().picking = Some((Rc::new(model), placement));
+    }
+
+    /// The model kept for picking.
+    pub fn picking_model(&self) -> Option<Rc<crate::model::TwinModel>> {
+        self.picking.as_ref().map(|(m, _)| m.clone())
+    }
+
+    /// Selects what is under a tap at CSS pixel (`x`, `y`): a label first, else a part (and
+    /// the sensor bound to it or its nearest ancestor); shows its detail card, or hides the card
+    /// when nothing is there.
+    fn select_at(&mut self, x: f32, y: f32) {
+        let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()) as f32;
+        let mut selected = None;
+        if let (Some(r), Some(twin)) = (self.renderer.as_ref(), self.twin.as_ref()) {
+            let (placed, order) = r.overlay_placed(0);
+            selected = pick_label(placed, order, [x * dpr, y * dpr]).and_then(|i| twin.anchors.get(i)).map(|a| a.sensor);
+        }
+        if selected.is_none()
+            && let (Some((model, placement)), Some(twin)) = (self.picking.as_ref(), self.twin.as_ref())
+        {
+            let (w, h) = (self.canvas.client_width().max(1) as f32, self.canvas.client_height().max(1) as f32);
+            let view = self.camera.matrices(w / h);
+            if let Some(ray) = screen_ray(&view, [w, h], [x, y])
+                && let Some((node, _)) = pick_node(model, *placement, ray)
+            {
+                let node_sensors: Vec<(usize, usize)> = twin.anchors.iter().map(|a| (a.node, a.sensor)).collect();
+                selected = sensor_for_node(model, &node_sensors, node);
+            }
+        }
+        self.selected = selected;
+        self.show_detail();
+    }
+
+    /// Fills the detail card (`#detail`) for the selected sensor, or hides it.
+    fn show_detail(&self) {
+        let Some(card) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id("detail"))
+        else {
+            return;
+        };
+        let (Some(i), Some(twin)) = (self.selected, self.twin.as_ref()) else {
+            card.set_class_name("hidden");
+            return;
+        };
+        let Some(sensor) = twin.sensors.get(i) else { return };
+        let store = self.live.as_ref().map_or(&twin.no_data, |l| l.store());
+        let label = twin.labels.iter().find(|l| l.sensor == i);
+        let mut lines = vec![format!("{} ({})", sensor.name, sensor.id)];
+        if let Some(l) = label {
+            let mut value = format!("{} · {}", l.value, l.classified.status_text());
+            if let Some(d) = &l.detail {
+                value = format!("{} · {d}", l.value);
+            }
+            lines.push(value);
+        }
+        let unit = sensor.unit.as_deref();
+        let fmt = |v: f64| crate::overlay::format::format_value(&crate::telemetry::Value::Number(v), unit, sensor.display.precision, sensor.range);
+        if let Some((lo, hi)) = store.min_max(i) {
+            lines.push(format!("min {} · max {} over the last {}", fmt(lo), fmt(hi), crate::overlay::format::format_age(twin.window_ms)));
+        }
+        for (name, t) in [("warning", sensor.warning), ("alarm", sensor.alarm)] {
+            if let Some(t) = t {
+                let mut parts = Vec::new();
+                if let Some(a) = t.above {
+                    parts.push(format!("≥ {}", fmt(a)));
+                }
+                if let Some(b) = t.below {
+                    parts.push(format!("≤ {}", fmt(b)));
+                }
+                lines.push(format!("{name} at {}", parts.join(" or ")));
+            }
+        }
+        if let Some(sample) = store.latest(i) {
+            let when = |ms: f64| String::from(js_sys::Date::new(&JsValue::from_f64(ms)).to_iso_string());
+            match sample.source_ms {
+                Some(src) => lines.push(format!("measured {} · received {}", when(src), when(sample.received_ms))),
+                None => lines.push(format!("received {}", when(sample.received_ms))),
+            }
+        }
+        let source = match self.live.as_ref().map(|l| l.connection_stats()) {
+            Some(c) => format!("source: {} {} ({})", c.adapter, c.url, c.label),
+            None => "source: none (the manifest names no live source)".to_owned(),
+        };
+        lines.push(source);
+        card.set_text_content(Some(&lines.join("\n")));
+        card.set_class_name("");
+    }
+
     /// Binds the manifest's sensors to the model's parts for the overlay.
     pub fn set_twin(app: &SharedApp, manifest: &crate::manifest::Manifest, model: &crate::model::TwinModel, placement: Mat4) {
         let mut a = app.borrow_mut();
@@ -319,6 +420,7 @@ impl App {
             last_build_ms: f64::NEG_INFINITY,
             last_updates: 0,
             no_data: SensorStore::new(manifest),
+            window_ms: manifest.history.window_seconds * 1000.0,
         });
         a.dirty = true;
         a.request_frame();
@@ -383,6 +485,9 @@ impl App {
         }
         twin.frame = frame;
         twin.tints = tints;
+        if frame_changed && self.selected.is_some() {
+            self.show_detail();
+        }
         frame_changed || tints_changed
     }
 
@@ -457,6 +562,7 @@ impl App {
                             self.frame_camera();
                             self.dirty = true;
                         }
+                        InputOutcome::Tap { x, y } => self.select_at(x, y),
                     }
                 }
             }

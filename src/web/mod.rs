@@ -216,6 +216,9 @@ async fn load_twin(
     if let Some(m) = &manifest {
         App::set_twin(app, m, &model, placement);
     }
+    // Picking a part by a click needs the model's triangles; the page keeps them from here on.
+    App::keep_for_picking(app, model, placement);
+    let model = app.borrow().picking_model().ok_or("the model was not kept")?;
     let sensors = manifest
         .as_ref()
         .map(|m| {

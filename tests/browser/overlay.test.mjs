@@ -152,3 +152,45 @@ test('labels show live values, alarms recolour the part, a stopped feed goes sta
     await page.context().close().catch(() => {});
   }
 });
+
+test('a click on a label or its part opens the detail card; a click on nothing closes it', { timeout: TEST_TIMEOUT }, async () => {
+  const page = await h.newPage(browser);
+  try {
+    await page.route(`${server.url}fixtures/overlay.twin.json`, (route) => route.fulfill({ status: 200, body: manifest() }));
+    feed.send([['motor.temp', 70], ['tank.level', 50]]);
+    await h.openTwin(page, server.url, 'backend=webgl&manifest=fixtures/overlay.twin.json');
+    feed.send([['motor.temp', 75], ['tank.level', 50]]);
+    const s = await h.waitForStats(page, (st) => label(st, 'motor.temp')?.visible && label(st, 'motor.temp').value.startsWith('75'), {
+      what: 'the motor label',
+    });
+    const box = await page.locator('#twin-canvas').boundingBox();
+    const motor = label(s, 'motor.temp');
+    const card = page.locator('#detail');
+    assert.equal(await card.isVisible(), false, 'no card before a selection');
+
+    await page.mouse.click(box.x + motor.x, box.y + motor.y);
+    await card.waitFor({ state: 'visible', timeout: 10_000 });
+    let text = await card.innerText();
+    assert.match(text, /Motor winding temperature \(motor\.temp\)/);
+    assert.match(text, /75(\.0)? °C/);
+    assert.match(text, /min 70(\.0)? °C · max 75(\.0)? °C/);
+    assert.match(text, /warning at ≥ 110(\.0)? °C/);
+    assert.match(text, /alarm at ≥ 130(\.0)? °C/);
+    assert.match(text, /source: json ws:\/\/127\.0\.0\.1/);
+
+    await page.mouse.click(box.x + 5, box.y + 5);
+    await card.waitFor({ state: 'hidden', timeout: 10_000 });
+
+    // The part itself (below its anchor) selects the sensor bound to it.
+    const [ax, ay] = motor.anchor;
+    await page.mouse.click(box.x + ax, box.y + ay + 40);
+    await card.waitFor({ state: 'visible', timeout: 10_000 });
+    text = await card.innerText();
+    assert.match(text, /motor\.temp/);
+    assert.deepEqual(h.pageErrors(page), []);
+  } catch (e) {
+    throw h.withPageReport(e, page);
+  } finally {
+    await page.context().close().catch(() => {});
+  }
+});
