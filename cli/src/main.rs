@@ -4,6 +4,7 @@
 mod bench_plant;
 mod demo;
 mod font;
+mod mqtt_publish;
 mod serve;
 mod sim;
 mod validate;

@@ -80,8 +80,13 @@ pub struct ServeArgs {
     /// Most simultaneous /ws/sim connections; more are answered 503.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_clients: usize,
-    // A later `--mqtt <ws-url>` (publish the simulation to a broker) belongs here: it would take
-    // a `Hub::subscribe()` receiver like any WebSocket client and re-publish each frame.
+    /// Also publish the simulation to this MQTT broker (`mqtt://host:port`, TCP), one retained
+    /// topic per sensor.
+    #[arg(long, value_name = "URL")]
+    pub mqtt: Option<String>,
+    /// Topic prefix for --mqtt: readings go to `<PREFIX>/<sensor id>`.
+    #[arg(long, value_name = "PREFIX", default_value = "twinlens/sim")]
+    pub mqtt_prefix: String,
 }
 
 /// Serves the app as `args` say until interrupted.
@@ -94,6 +99,14 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    let mqtt_target = match args.mqtt.as_deref().map(|u| crate::mqtt_publish::MqttTarget::parse(u, &args.mqtt_prefix)) {
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        Some(Ok(t)) => Some(t),
+        None => None,
+    };
     let addr: SocketAddr = match args.host.parse::<IpAddr>() {
         Ok(ip) => SocketAddr::new(ip, args.port),
         Err(_) => {
@@ -189,6 +202,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
                 args.fault_period
             );
             tokio::spawn(run_sim(plant, hub.clone(), args.rate_hz));
+            if let Some(target) = mqtt_target.clone() {
+                let hub = hub.clone();
+                tokio::spawn(crate::mqtt_publish::run(target, move || hub.subscribe()));
+            }
             SimEndpoint {
                 hub,
                 slots: Arc::new(Semaphore::new(args.max_clients)),

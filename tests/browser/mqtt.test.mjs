@@ -208,3 +208,41 @@ test('a broker killed and restarted is reconnected to; readings go stale meanwhi
     await page.context().close().catch(() => {});
   }
 });
+
+test('the reference server publishes the simulation to the broker; the MQTT demo manifest shows it', { timeout: TEST_TIMEOUT }, async () => {
+  // A second reference server, publishing over MQTT (TCP) to the test broker.
+  const sim = spawn(path.resolve(h.REPO_ROOT, process.env.TWINLENS_BIN || 'target/debug/twinlens'), [
+    'serve', '--dir', h.distDir(), '--host', '127.0.0.1', '--port', '0', '--mqtt', `mqtt://127.0.0.1:${ports.tcp}`,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  sim.stderr.on('data', (d) => (stderr += d));
+  const page = await h.newPage(browser);
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!stderr.includes('mqtt: publishing')) {
+      if (Date.now() > deadline || sim.exitCode !== null) throw new Error(`the simulator did not publish: ${stderr}`);
+      await h.sleep(100);
+    }
+    const demo = JSON.parse(fs.readFileSync(path.join(h.REPO_ROOT, 'www/demo/pump-skid.mqtt.twin.json'), 'utf8'));
+    demo.source.url = `ws://127.0.0.1:${ports.ws}`;
+    demo.model.url = '/demo/pump-skid.glb';
+    await page.route(`${server.url}fixtures/sim-mqtt.twin.json`, (route) => route.fulfill({ status: 200, body: JSON.stringify(demo) }));
+    const opened = await h.openTwin(page, server.url, 'manifest=fixtures/sim-mqtt.twin.json');
+    assert.equal(opened.state, 'ready', JSON.stringify(opened));
+    const s = await h.waitForStats(
+      page,
+      (st) => st.connection?.status === 'live' && demo.sensors.every((x) => st.readings?.[x.id]?.state === 'live'),
+      { what: 'every demo sensor live over MQTT', timeoutMs: 30_000 },
+    );
+    for (const x of demo.sensors.filter((x) => x.range)) {
+      const v = s.readings[x.id].value;
+      assert.ok(v >= x.range[0] && v <= x.range[1], `${x.id}=${v}`);
+    }
+    assert.equal(s.connection.badInput.malformedMqtt, 0);
+  } catch (e) {
+    throw h.withPageReport(e, page);
+  } finally {
+    await page.context().close().catch(() => {});
+    sim.kill('SIGKILL');
+  }
+});
