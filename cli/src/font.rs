@@ -60,15 +60,20 @@ pub const HEADER_LEN: usize = 40;
 /// Size of one glyph record in bytes.
 pub const RECORD_LEN: usize = 24;
 
-/// Glyphs a label can need: printable ASCII, Latin-1 Supplement, and the symbols of units,
-/// value formatting (`−`, `—`, `…`, `∞`) and status (`▲`, `●`, `⬣`). U+FFFD is required: it
-/// stands in for everything else.
+/// Glyphs a label can need: printable ASCII, Latin-1 Supplement, Greek (engineering symbols:
+/// Δp, θ, λ, σ, Ω, μ, and Greek names), and the symbols of units, value formatting (`−`, `—`,
+/// `…`, `∞`) and status (`▲`, `●`, `⬣`). U+FFFD is required: it stands in for everything else.
 pub fn glyph_set() -> Vec<char> {
-    let ranges = [(0x20u32, 0x7E), (0xA0, 0xFF)];
+    // Greek capitals Α..Ω (around the unassigned U+03A2), small letters with the accented
+    // vowels ά..ώ.
+    let ranges = [
+        (0x20u32, 0x7E),
+        (0xA0, 0xFF),
+        (0x0391, 0x03A1),
+        (0x03A3, 0x03A9),
+        (0x03AC, 0x03CE),
+    ];
     let extra = [
-        0x0394, // Δ difference
-        0x03A9, // Ω Greek capital omega (ohm, as typed)
-        0x03BC, // μ Greek small mu (micro, as typed)
         0x2013, // – en dash
         0x2014, // — em dash (no value)
         0x2022, // • bullet

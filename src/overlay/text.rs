@@ -2,8 +2,8 @@
 //! (embedded from `font.sdf`; format documented in `cli/src/font.rs`), its glyph metrics, and
 //! single-line text layout in pixels.
 //!
-//! The atlas holds printable ASCII, Latin-1 and the symbols units and value formatting use
-//! (`°`, `µ`, `²`, `³`, `Ω`, `‰`, `−`, `…`, `∞`, …); anything else is drawn as U+FFFD. There is
+//! The atlas holds printable ASCII, Latin-1, Greek and the symbols units and value formatting
+//! use (`°`, `µ`, `²`, `³`, `Ω`, `‰`, `−`, `…`, `∞`, …); anything else is drawn as U+FFFD. There is
 //! no kerning and no shaping: labels are short Latin text, and every glyph advances by its own
 //! width. The glyphs are DejaVu Sans (licence in `FONT-LICENSE.txt` next to the atlas).
 
@@ -440,6 +440,10 @@ mod tests {
         }
         // What format.rs writes: minus, no-value dash, infinity, ellipsis, per mille, primes.
         for c in "−—∞…‰′″μΩ²·±⬣▲●".chars() {
+            assert!(f.has_glyph(c), "{c:?} falls back");
+        }
+        // Greek, for symbols (Δp, θ, λ, σ) and Greek names.
+        for c in "ΔΘΛΣΦΨΩ αβγδεηθκλνξπρστφχψω άέήίόύώ".chars() {
             assert!(f.has_glyph(c), "{c:?} falls back");
         }
         for c in (' '..='~').chain('\u{A0}'..='\u{FF}') {

@@ -233,7 +233,10 @@ impl Renderer {
             .iter()
             .map(|v| v.matrices.proj * v.matrices.view)
             .collect();
-        let marker_offsets = target.markers.write(&self.device, &self.queue, &view_projs, frame.markers);
+        let marker_offsets =
+            target
+                .markers
+                .write(&self.device, &self.queue, &view_projs, frame.markers);
 
         let mut encoder = self
             .device
@@ -254,11 +257,14 @@ impl Renderer {
                     stats.presented = false;
                     return Ok(stats);
                 };
-                let frame_view = surface_texture.texture.create_view(&wgpu::TextureViewDescriptor {
-                    label: Some("XrTarget::canvas_view"),
-                    format: Some(self.formats.color),
-                    ..Default::default()
-                });
+                let frame_view =
+                    surface_texture
+                        .texture
+                        .create_view(&wgpu::TextureViewDescriptor {
+                            label: Some("XrTarget::canvas_view"),
+                            format: Some(self.formats.color),
+                            ..Default::default()
+                        });
                 let formats = self.formats;
                 let pipelines = self.pipelines;
                 {
@@ -279,7 +285,12 @@ impl Renderer {
                         let started = now();
                         let mut drawn = FrameStats::default();
                         if frame.draw_model {
-                            drawn += self.draw_model(&mut pass, pipelines, slots[i], Some(view.viewport));
+                            drawn += self.draw_model(
+                                &mut pass,
+                                pipelines,
+                                slots[i],
+                                Some(view.viewport),
+                            );
                         }
                         // Markers after the model (it hides them), labels last (on top).
                         drawn.draw_calls += target.markers.draw(
@@ -291,7 +302,12 @@ impl Renderer {
                             view.viewport,
                         );
                         if let Some(&overlay) = overlay_slots.get(i) {
-                            drawn += self.draw_overlay(&mut pass, pipelines, overlay, Some(view.viewport));
+                            drawn += self.draw_overlay(
+                                &mut pass,
+                                pipelines,
+                                overlay,
+                                Some(view.viewport),
+                            );
                         }
                         encode_ms += now() - started;
                         stats.draw_calls_per_view = stats.draw_calls_per_view.max(drawn.draw_calls);
@@ -318,17 +334,28 @@ impl Renderer {
                     samples,
                 };
                 let pipelines = self.pipelines_for(formats);
-                let blit = target.blit.get_or_insert_with(|| BlitPass::new(&self.device, &target.markers.shader));
+                let blit = target
+                    .blit
+                    .get_or_insert_with(|| BlitPass::new(&self.device, &target.markers.shader));
                 let offscreen = match target.offscreen.take() {
                     Some(o) if o.matches(framebuffer, frame.width, frame.height, formats) => o,
                     _ => {
                         // Free the old frame before allocating its replacement.
-                        Offscreen::new(&self.device, blit, framebuffer, frame.width, frame.height, formats)
+                        Offscreen::new(
+                            &self.device,
+                            blit,
+                            framebuffer,
+                            frame.width,
+                            frame.height,
+                            formats,
+                        )
                     }
                 };
                 {
                     let (color_view, resolve_target, store) = match &offscreen.targets.msaa_view {
-                        Some(msaa) => (msaa, Some(&offscreen.resolved_view), wgpu::StoreOp::Discard),
+                        Some(msaa) => {
+                            (msaa, Some(&offscreen.resolved_view), wgpu::StoreOp::Discard)
+                        }
                         None => (&offscreen.resolved_view, None, wgpu::StoreOp::Store),
                     };
                     let mut pass = begin_pass(
@@ -344,7 +371,12 @@ impl Renderer {
                         let started = now();
                         let mut drawn = FrameStats::default();
                         if frame.draw_model {
-                            drawn += self.draw_model(&mut pass, pipelines, slots[i], Some(view.viewport));
+                            drawn += self.draw_model(
+                                &mut pass,
+                                pipelines,
+                                slots[i],
+                                Some(view.viewport),
+                            );
                         }
                         // Markers after the model (it hides them), labels last (on top).
                         drawn.draw_calls += target.markers.draw(
@@ -356,7 +388,12 @@ impl Renderer {
                             view.viewport,
                         );
                         if let Some(&overlay) = overlay_slots.get(i) {
-                            drawn += self.draw_overlay(&mut pass, pipelines, overlay, Some(view.viewport));
+                            drawn += self.draw_overlay(
+                                &mut pass,
+                                pipelines,
+                                overlay,
+                                Some(view.viewport),
+                            );
                         }
                         encode_ms += now() - started;
                         stats.draw_calls_per_view = stats.draw_calls_per_view.max(drawn.draw_calls);
@@ -410,12 +447,17 @@ impl Renderer {
                 self.lost_frames = 0;
                 Ok(Some((t, true)))
             }
-            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => Ok(None),
-            status @ (wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost) => {
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
+                Ok(None)
+            }
+            status
+            @ (wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost) => {
                 self.lost_frames += 1;
                 if self.lost_frames > MAX_LOST_FRAMES {
                     return Err(RenderError::SurfaceLost {
-                        reason: format!("{status:?} for {MAX_LOST_FRAMES} frames after reconfiguring"),
+                        reason: format!(
+                            "{status:?} for {MAX_LOST_FRAMES} frames after reconfiguring"
+                        ),
                     });
                 }
                 self.surface.configure(&self.device, &self.config);
@@ -580,11 +622,23 @@ impl MarkerPass {
             return 0;
         }
         let index = self.pipeline(device, formats);
-        let Some(vertices) = self.vertices.as_ref() else { return 0 };
-        pass.set_viewport(viewport.x, viewport.y, viewport.width, viewport.height, 0.0, 1.0);
+        let Some(vertices) = self.vertices.as_ref() else {
+            return 0;
+        };
+        pass.set_viewport(
+            viewport.x,
+            viewport.y,
+            viewport.width,
+            viewport.height,
+            0.0,
+            1.0,
+        );
         pass.set_pipeline(&self.pipelines[index].1);
         pass.set_bind_group(0, &self.view_bind_group, &[offset]);
-        pass.set_vertex_buffer(0, vertices.slice(..u64::from(vertex_count) * size_of::<MarkerVertex>() as u64));
+        pass.set_vertex_buffer(
+            0,
+            vertices.slice(..u64::from(vertex_count) * size_of::<MarkerVertex>() as u64),
+        );
         pass.draw(0..vertex_count - vertex_count % 3, 0..1);
         1
     }

@@ -722,6 +722,8 @@ impl App {
         }
         if let Some(r) = self.renderer.as_mut() {
             r.resize(w, h);
+            // Labels keep their CSS size on high-density screens.
+            r.set_overlay_pixel_scale(dpr as f32);
         }
         let mut s = self.stats.borrow_mut();
         s.canvas_width = w;
