@@ -7,6 +7,7 @@
 //   node bench/run.mjs [--quick] [--only demo,plant,live,xr] [--backends webgpu,webgl]
 //                      [--impls twinlens,threejs] [--soak-seconds N] [--no-criterion]
 //                      [--viewport 1280x720] [--keep-temp]
+//   node bench/run.mjs --render bench/results/<stamp>.json   (rewrite its .md from the JSON)
 //
 // Needs: dist/ (trunk build --release), target/debug/twinlens (cargo build -p twinlens-cli),
 // npm dev dependencies (playwright-core, ws, three), /usr/bin/chromium.
@@ -65,6 +66,7 @@ function parseArgs(argv) {
         break;
       }
       case '--keep-temp': o.keepTemp = true; break;
+      case '--render': o.render = path.resolve(val()); break;
       case '--out-dir': o.outDir = path.resolve(val()); break;
       case '-h': case '--help':
         console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 16).join('\n'));
@@ -330,7 +332,11 @@ function readStats(page, api) {
       sensors: s.sensors ?? null,
       sensorsBound: s.sensorsBound ?? null,
       instancedMeshes: s.instancedMeshes ?? null,
-      labels: s.labels ?? null,
+      // twinlens lists every label (an array); the three.js reference counts them.
+      labels: Array.isArray(s.labels) ? s.labels.length : typeof s.labels === 'number' ? s.labels : null,
+      labelsFull: Array.isArray(s.labels) ? s.labels.filter((l) => l && l.visible && !l.marker).length : null,
+      labelsMarkers: Array.isArray(s.labels) ? s.labels.filter((l) => l && l.visible && l.marker).length : null,
+      labelsDrawn: typeof s.labelsDrawn === 'number' ? s.labelsDrawn : null,
       lastError: s.lastError ?? null,
       firstFrameMs: s.firstFrameMs ?? null,
       cpuMsLastFrame: s.cpuMsLastFrame ?? null,
@@ -469,6 +475,9 @@ async function runCase(browser, base, scenario, impl, backend) {
     result.canvas = after.canvas;
     result.instancedMeshes = after.instancedMeshes;
     result.labels = after.labels;
+    result.labelsFull = after.labelsFull;
+    result.labelsMarkers = after.labelsMarkers;
+    result.labelsDrawn = after.labelsDrawn;
     if (after.connection && before.connection) {
       const d = (k) => (after.connection[k] ?? 0) - (before.connection[k] ?? 0);
       const samplesPerSecond = d('samples') / elapsed;
@@ -797,6 +806,9 @@ function markdown(report) {
       if (!c.ok) L.push(`- ${label}: **failed**: ${String(c.error).split('\n')[0]}`);
       for (const n of c.notes || []) L.push(`- ${label}: ${n}`);
       if (c.renderer) L.push(`- ${label}: renderer ${c.renderer}${c.instancedMeshes ? `, ${c.instancedMeshes} InstancedMesh` : ''}${c.labels ? `, ${c.labels} CSS2D labels` : ''}`);
+      else if (c.ok && isNum(c.labels) && c.labels > 0) {
+        L.push(`- ${label}: ${c.labels} labels: ${fmtInt(c.labelsFull)} shown full, ${fmtInt(c.labelsMarkers)} as markers (decluttered)${isNum(c.labelsDrawn) ? `, ${c.labelsDrawn} drawn` : ''}`);
+      }
     }
     L.push('');
   }
@@ -1014,7 +1026,9 @@ async function main() {
   }
   console.log('Largest cost per scenario (twinlens):');
   for (const l of report.largestCosts) {
-    console.log(`  ${l.scenario} ${l.backend}: ${l.largest ? `${l.largest.name} (${fmtMs(l.largest.ms)} ms p50)` : 'n/a (no timings)'}`);
+    const w = l.largest?.inWasm;
+    const inWasm = w && w.name !== l.largest.name ? `; inside wasm: ${w.name} (${fmtMs(w.ms)} ms p50)` : '';
+    console.log(`  ${l.scenario} ${l.backend}: ${l.largest ? `${l.largest.name} (${fmtMs(l.largest.ms)} ms p50)${inWasm}` : 'n/a (no timings)'}`);
   }
   console.log(`\nbench: wrote ${rel(jsonPath)} and ${rel(mdPath)}`);
 
@@ -1022,7 +1036,21 @@ async function main() {
   return measured ? 0 : 1;
 }
 
-main()
+/** `--render results/X.json`: write X.md again from a saved report (after a report change). */
+function renderSaved(file) {
+  const report = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const o = report.options || {};
+  for (const k of ['backends', 'impls', 'viewport', 'only']) if (o[k]) opts[k] = o[k];
+  if (o.durations) Object.assign(D, o.durations);
+  const md = markdown(report);
+  const out = file.replace(/\.json$/, '.md');
+  fs.writeFileSync(out, md + '\n');
+  console.log(md);
+  console.log(`\nbench: wrote ${rel(out)}`);
+  return 0;
+}
+
+(opts.render ? Promise.resolve().then(() => renderSaved(opts.render)) : main())
   .then((code) => {
     clearTimeout(watchdog);
     process.exit(code);

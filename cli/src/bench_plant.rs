@@ -253,7 +253,7 @@ pub fn build_plant(nodes: usize, triangles: usize, sensors: usize) -> (Vec<u8>, 
     let mut accessors = Vec::new();
     let mut gltf_meshes = Vec::new();
     let mut push_view = |bin: &mut Vec<u8>, data: &[u8], target: u32| -> usize {
-        while bin.len() % 4 != 0 {
+        while !bin.len().is_multiple_of(4) {
             bin.push(0);
         }
         views.push(json!({
@@ -310,7 +310,7 @@ pub fn build_plant(nodes: usize, triangles: usize, sensors: usize) -> (Vec<u8>, 
             }]
         }));
     }
-    while bin.len() % 4 != 0 {
+    while !bin.len().is_multiple_of(4) {
         bin.push(0);
     }
 
@@ -420,7 +420,7 @@ fn kind_name(kind: Kind) -> &'static str {
 /// GLB container: header, JSON chunk (space-padded), BIN chunk (zero-padded).
 fn write_glb(doc: &Value, bin: &[u8]) -> Vec<u8> {
     let mut json = serde_json::to_vec(doc).expect("glTF JSON serialises");
-    while json.len() % 4 != 0 {
+    while !json.len().is_multiple_of(4) {
         json.push(b' ');
     }
     let total = 12 + 8 + json.len() + 8 + bin.len();
