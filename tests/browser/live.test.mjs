@@ -3,6 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as h from './harness.mjs';
@@ -57,5 +58,39 @@ test('the demo shows live simulated values for every sensor', { timeout: TEST_TI
     throw h.withPageReport(e, page);
   } finally {
     await page.context().close().catch(() => {});
+  }
+});
+
+test('the simulated bearing fault turns its part to warning, then alarm, then back', { timeout: TEST_TIMEOUT }, async () => {
+  // A reference server with a 20 s fault cycle: healthy, developing, alarm, recovering.
+  const sim = spawn(path.resolve(h.REPO_ROOT, process.env.TWINLENS_BIN || 'target/debug/twinlens'), [
+    'serve', '--dir', h.distDir(), '--host', '127.0.0.1', '--port', '0', '--fault-period', '20', '--seed', '7',
+  ], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let stdout = '';
+  sim.stdout.on('data', (d) => (stdout += d));
+  const page = await h.newPage(browser);
+  try {
+    const deadline = Date.now() + 20_000;
+    let url;
+    while (!(url = stdout.match(/http:\/\/127\.0\.0\.1:\d+\//)?.[0])) {
+      if (Date.now() > deadline || sim.exitCode !== null) throw new Error(`the fault server did not start: ${stdout}`);
+      await h.sleep(100);
+    }
+    const opened = await h.openTwin(page, url, 'backend=webgl');
+    assert.equal(opened.state, 'ready', JSON.stringify(opened));
+    const bearing = (st) => st.labels?.find((l) => l.id === 'p101.pump.bearing_temp');
+    const seen = [];
+    for (const state of ['warning', 'alarm', 'normal']) {
+      const st = await h.waitForStats(page, (x) => bearing(x)?.state === state, { what: `the bearing label in ${state}`, timeoutMs: 45_000 });
+      seen.push(`${state} at ${bearing(st).value}`);
+      if (state === 'alarm') h.saveArtifact('live-fault-alarm.png', (await h.canvasPixels(page)).png);
+    }
+    console.log(`bearing: ${seen.join(' → ')}`);
+    assert.deepEqual(h.pageErrors(page), []);
+  } catch (e) {
+    throw h.withPageReport(e, page);
+  } finally {
+    await page.context().close().catch(() => {});
+    sim.kill('SIGKILL');
   }
 });
