@@ -75,8 +75,13 @@ pub struct XrFrameDesc<'a> {
     pub head_view: Mat4,
     /// Clear colour (alpha 0 for see-through AR).
     pub clear: wgpu::Color,
-    /// Marker triangles in world space (a triangle list; may be empty).
+    /// Marker triangles in the reference space (a triangle list; may be empty).
     pub markers: &'a [MarkerVertex],
+    /// Where the model's world stands in the reference space: the AR placement or VR spot of the
+    /// twin (with its scale). The views are moved by it rather than the model, so everything
+    /// positioned in the model's world (the model root, the sensor labels) follows the twin
+    /// without being rebuilt.
+    pub twin_pose: Mat4,
     /// Whether the twin (and its sensor labels) is drawn (not while AR is still searching for
     /// a surface).
     pub draw_model: bool,
@@ -207,19 +212,29 @@ impl Renderer {
         let perf = web_sys::window().and_then(|w| w.performance());
         let now = || perf.as_ref().map_or(0.0, |p| p.now());
 
-        let lighting = Lighting::headlight(frame.head_view);
-        let uniforms: Vec<ViewUniform> = frame
+        // The views as seen from the model's world (see `XrFrameDesc::twin_pose`).
+        let twin_from_world = frame.twin_pose.inverse();
+        let model_views: Vec<ViewMatrices> = frame
             .views
             .iter()
-            .map(|v| ViewUniform::new(v.matrices.proj * v.matrices.view, v.matrices.eye, &lighting))
+            .map(|v| ViewMatrices {
+                view: v.matrices.view * frame.twin_pose,
+                proj: v.matrices.proj,
+                eye: twin_from_world.transform_point3(v.matrices.eye),
+            })
+            .collect();
+        let lighting = Lighting::headlight(frame.head_view * frame.twin_pose);
+        let uniforms: Vec<ViewUniform> = model_views
+            .iter()
+            .map(|m| ViewUniform::new(m.proj * m.view, m.eye, &lighting))
             .collect();
         let slots = self.prepare_views(&uniforms);
         let overlay_slots = if frame.draw_model {
-            let overlay_views: Vec<OverlayView> = frame
-                .views
+            let overlay_views: Vec<OverlayView> = model_views
                 .iter()
-                .map(|v| OverlayView {
-                    matrices: v.matrices,
+                .zip(frame.views)
+                .map(|(m, v)| OverlayView {
+                    matrices: *m,
                     viewport: v.viewport,
                     pixel_scale: frame.label_pixel_scale,
                 })

@@ -9,6 +9,11 @@
 //! session ends, however it ends (Exit button, system UI, runtime). The inline view is suspended
 //! meanwhile and resumes with its camera untouched.
 //!
+//! Here: the controller, session start and end, `stats().xr` and `window.twinlens.xr`.
+//! `xr/session.rs`: a session's frame (poses, views, drawing, markers), VR and the HUD text.
+//! `xr/ar.rs`: AR placement, anchors and their persistence, alignment. The pose math they call
+//! is in `crate::xr` (host-tested); the drawing in `render::xr_target`; the HUD DOM in `xr_hud`.
+//!
 //! Rendering path, reported as `stats().xr.path`:
 //! - `"webgl-canvas"`: the `XRWebGLLayer` has no framebuffer (emulators such as IWER, some
 //!   runtimes): views are drawn into the canvas, whose size follows the layer every frame.
@@ -54,7 +59,9 @@ use super::xr_hud::{
 };
 use crate::model::{Aabb, TwinModel};
 use crate::overlay::pick::{Ray, pick_node, sensor_for_node};
-use crate::render::xr_target::{GpuCounts, MarkerVertex, XrFrameDesc, XrFrameStats, XrOutput, XrTarget, XrViewDraw};
+use crate::render::xr_target::{
+    GpuCounts, MarkerVertex, XrFrameDesc, XrFrameStats, XrOutput, XrTarget, XrViewDraw,
+};
 use crate::render::{BackendChoice, CLEAR_COLOR, Renderer, Viewport};
 use crate::xr::align::{self, Alignment, PointPair};
 use crate::xr::markers::{self, colors};
@@ -74,6 +81,8 @@ const HUD_INTERVAL_MS: f64 = 250.0;
 const TIMING_WINDOW: usize = 60;
 /// First frames of a session left out of the CPU figures (shader compilation, first uploads).
 const TIMING_WARMUP_FRAMES: u64 = 5;
+/// How long a hint (such as "place the twin first") stays in the HUD, milliseconds.
+const NOTE_MS: f64 = 6000.0;
 /// One HUD rotate step.
 const ROTATE_STEP: f32 = PI / 12.0;
 /// Thumbstick rotation speed of a placed AR twin, radians per second at full deflection.
@@ -93,6 +102,9 @@ const VR_STANDOFF_M: f32 = 1.5;
 const MIN_SURFACE_UP: f32 = 0.7;
 /// localStorage writes of a gesture-adjusted placement wait this long for the gesture to end.
 const PERSIST_DELAY_MS: f64 = 500.0;
+
+mod ar;
+mod session;
 
 // ---------------------------------------------------------------------------------------------
 // Stats.
@@ -201,6 +213,9 @@ pub struct SupportStats {
     pub vr: bool,
     /// Why XR is not offered, in words (shown on the page).
     pub reason: Option<String>,
+    /// The browser has `XRGPUBinding` (WebXR with WebGPU layers). Not used yet: see the
+    /// module notes.
+    pub webgpu_binding: bool,
 }
 
 /// A placement in `stats().xr`.
@@ -318,7 +333,10 @@ fn perf_now() -> f64 {
 }
 
 /// Runs `f` on the controller inside the app, when neither is busy.
-fn with_controller<R>(app: &Weak<RefCell<App>>, f: impl FnOnce(&mut XrController) -> R) -> Option<R> {
+fn with_controller<R>(
+    app: &Weak<RefCell<App>>,
+    f: impl FnOnce(&mut XrController) -> R,
+) -> Option<R> {
     let app = app.upgrade()?;
     let mut a = app.try_borrow_mut().ok()?;
     a.xr_controller().map(f)
@@ -376,7 +394,9 @@ impl XrController {
     fn watch_devices(&mut self) {
         let Some(system) = xr_system() else { return };
         let app = self.app.clone();
-        if let Ok(l) = Listener::new(system.as_ref(), "devicechange", true, move |_| check_support(app.clone())) {
+        if let Ok(l) = Listener::new(system.as_ref(), "devicechange", true, move |_| {
+            check_support(app.clone())
+        }) {
             self.system_listeners.push(l);
         }
     }
@@ -464,7 +484,8 @@ impl XrController {
                 None => inline_renderer.and_then(Renderer::gpu_counts),
             };
         }
-        s.listeners += self.system_listeners.len() + self.hud.try_borrow().map_or(0, |h| h.listener_count());
+        s.listeners +=
+            self.system_listeners.len() + self.hud.try_borrow().map_or(0, |h| h.listener_count());
         if s.last_error.is_none() {
             s.last_error = self.last_error.clone();
         }
@@ -491,10 +512,18 @@ impl XrController {
         let init = XrSessionInit::new();
         let (required, optional): (&[&str], &[&str]) = match mode {
             // Hit-test is what placement needs; the rest improves it where available.
-            XrMode::Ar => (&["hit-test"], &["local-floor", "anchors", "dom-overlay", "hand-tracking"]),
+            XrMode::Ar => (
+                &["hit-test"],
+                &["local-floor", "anchors", "dom-overlay", "hand-tracking"],
+            ),
             XrMode::Vr => (&["local-floor"], &["hand-tracking", "bounded-floor"]),
         };
-        let list = |names: &[&str]| names.iter().map(|n| JsValue::from_str(n)).collect::<Vec<_>>();
+        let list = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| JsValue::from_str(n))
+                .collect::<Vec<_>>()
+        };
         init.set_required_features(&list(required));
         init.set_optional_features(&list(optional));
         if mode == XrMode::Ar
@@ -506,12 +535,18 @@ impl XrController {
             XrMode::Ar => web_sys::XrSessionMode::ImmersiveAr,
             XrMode::Vr => web_sys::XrSessionMode::ImmersiveVr,
         };
-        let promise: Promise = system.request_session_with_options(mode_enum, &init).unchecked_into();
+        let promise: Promise = system
+            .request_session_with_options(mode_enum, &init)
+            .unchecked_into();
         self.starting = true;
         self.last_error = None;
         let hud = self.hud.borrow();
         // An earlier failure's message goes away with the new attempt.
-        hud.show_entry(self.support.ar, self.support.vr, self.support.reason.as_deref());
+        hud.show_entry(
+            self.support.ar,
+            self.support.vr,
+            self.support.reason.as_deref(),
+        );
         hud.set_entry_busy(true);
         Ok(promise)
     }
@@ -570,11 +605,16 @@ async fn probe_support() -> SupportStats {
         ar,
         vr,
         reason,
+        webgpu_binding: web_sys::window()
+            .is_some_and(|w| Reflect::has(&w, &"XRGPUBinding".into()).unwrap_or(false)),
     }
 }
 
 /// `isSessionSupported(mode)`; an error (e.g. blocked by permissions policy) in words.
-async fn is_supported(system: &web_sys::XrSystem, mode: web_sys::XrSessionMode) -> Result<bool, String> {
+async fn is_supported(
+    system: &web_sys::XrSystem,
+    mode: web_sys::XrSessionMode,
+) -> Result<bool, String> {
     let promise: Promise = JsValue::from(system.is_session_supported(mode)).unchecked_into();
     JsFuture::from(promise)
         .await
@@ -613,7 +653,12 @@ pub(super) fn enter(app: &Weak<RefCell<App>>, mode: XrMode) {
 
 /// Ends the running session (the HUD's Exit, `window.twinlens.xr.exit`).
 pub(super) fn exit(app: &Weak<RefCell<App>>) {
-    let session = with_controller(app, |c| c.session.as_ref().and_then(|s| s.try_borrow().ok().map(|s| s.session.clone()))).flatten();
+    let session = with_controller(app, |c| {
+        c.session
+            .as_ref()
+            .and_then(|s| s.try_borrow().ok().map(|s| s.session.clone()))
+    })
+    .flatten();
     if let Some(session) = session {
         // The `end` event does the rest; a session that already ended rejects harmlessly.
         let _ = session.end();
@@ -636,16 +681,20 @@ async fn acquire_renderer(
 ) -> Result<(Renderer, HtmlCanvasElement, RendererHome), String> {
     let backend = with_controller(app, |c| c.stats.borrow().backend).flatten();
     if backend == Some("webgl") {
-        let taken = app
-            .upgrade()
-            .and_then(|a| a.try_borrow_mut().ok().and_then(|mut a| a.take_renderer_for_xr()));
+        let taken = app.upgrade().and_then(|a| {
+            a.try_borrow_mut()
+                .ok()
+                .and_then(|mut a| a.take_renderer_for_xr())
+        });
         let (renderer, canvas) = taken.ok_or("the renderer is not ready")?;
         return Ok((renderer, canvas, RendererHome::App));
     }
     if let Some(Some((r, c))) = with_controller(app, |c| c.xr_renderer.take()) {
         return Ok((r, c, RendererHome::XrCanvas));
     }
-    let twin = with_controller(app, |c| c.twin.clone()).flatten().ok_or("no twin loaded")?;
+    let twin = with_controller(app, |c| c.twin.clone())
+        .flatten()
+        .ok_or("no twin loaded")?;
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or("no document")?;
@@ -658,7 +707,9 @@ async fn acquire_renderer(
     let (w, h) = web_sys::window()
         .map(|w| {
             let dpr = w.device_pixel_ratio();
-            let px = |v: Result<JsValue, JsValue>| (v.ok().and_then(|v| v.as_f64()).unwrap_or(800.0) * dpr).round() as u32;
+            let px = |v: Result<JsValue, JsValue>| {
+                (v.ok().and_then(|v| v.as_f64()).unwrap_or(800.0) * dpr).round() as u32
+            };
             (px(w.inner_width()), px(w.inner_height()))
         })
         .unwrap_or((800, 600));
@@ -667,15 +718,24 @@ async fn acquire_renderer(
     if let Some(body) = document.body() {
         body.append_child(&canvas).map_err(|e| js_reason(&e))?;
     }
-    let mut renderer = Renderer::new(canvas.clone(), BackendChoice::WebGl)
-        .await
-        .map_err(|e| format!("the XR renderer (WebGL2) could not start: {e}"))?;
+    let mut renderer = match Renderer::new(canvas.clone(), BackendChoice::WebGl).await {
+        Ok(r) => r,
+        Err(e) => {
+            canvas.remove();
+            return Err(format!("the XR renderer (WebGL2) could not start: {e}"));
+        }
+    };
     renderer.set_model(&twin.model, twin.root);
     Ok((renderer, canvas, RendererHome::XrCanvas))
 }
 
 /// Gives a renderer back to where it came from.
-fn return_renderer(app: &Weak<RefCell<App>>, renderer: Renderer, canvas: HtmlCanvasElement, home: RendererHome) {
+fn return_renderer(
+    app: &Weak<RefCell<App>>,
+    renderer: Renderer,
+    canvas: HtmlCanvasElement,
+    home: RendererHome,
+) {
     let Some(app) = app.upgrade() else { return };
     let Ok(mut a) = app.try_borrow_mut() else {
         // Never happens (teardown runs from a microtask); dropping the renderer would leave the
@@ -696,19 +756,31 @@ fn return_renderer(app: &Weak<RefCell<App>>, renderer: Renderer, canvas: HtmlCan
 
 /// Sets the session up after the browser granted it: renderer, layer, spaces, listeners and
 /// the frame loop.
-async fn start_session(app: &Weak<RefCell<App>>, mode: XrMode, request: Promise) -> Result<(), String> {
+async fn start_session(
+    app: &Weak<RefCell<App>>,
+    mode: XrMode,
+    request: Promise,
+) -> Result<(), String> {
     let session: XrSession = JsFuture::from(request)
         .await
         .map_err(|e| format!("the browser refused it ({})", js_reason(&e)))?
         .unchecked_into();
-    let (queue, hud, twin) = with_controller(app, |c| (c.queue.clone(), c.hud.clone(), c.twin.clone()))
-        .ok_or("the page is gone")?;
+    let (queue, hud, twin) =
+        with_controller(app, |c| (c.queue.clone(), c.hud.clone(), c.twin.clone()))
+            .ok_or("the page is gone")?;
     let Some(twin) = twin else {
         let _ = session.end();
         return Err("no twin loaded".into());
     };
     queue.clear();
-    let state = Rc::new(RefCell::new(ActiveSession::new(app.clone(), session.clone(), mode, queue, hud, twin)));
+    let state = Rc::new(RefCell::new(ActiveSession::new(
+        app.clone(),
+        session.clone(),
+        mode,
+        queue,
+        hud,
+        twin,
+    )));
     // The end listener goes first, so a session ended during the set-up below is noticed.
     {
         let weak_app = app.clone();
@@ -733,7 +805,9 @@ async fn start_session(app: &Weak<RefCell<App>>, mode: XrMode, request: Promise)
 
     let setup = async {
         let (renderer, canvas, home) = acquire_renderer(app).await?;
-        state.borrow_mut().attach_renderer(renderer, canvas.clone(), home);
+        state
+            .borrow_mut()
+            .attach_renderer(renderer, canvas.clone(), home);
         if home == RendererHome::XrCanvas {
             let _ = canvas.class_list().add_1("active");
         }
@@ -742,10 +816,15 @@ async fn start_session(app: &Weak<RefCell<App>>, mode: XrMode, request: Promise)
             .map_err(|e| js_reason(&e))?
             .ok_or("the canvas has no WebGL2 context")?
             .unchecked_into();
-        let compatible = Promise::race(&Array::of2(&gl.make_xr_compatible(), &delay(MAKE_XR_COMPATIBLE_TIMEOUT_MS)));
+        let compatible = Promise::race(&Array::of2(
+            &gl.make_xr_compatible(),
+            &delay(MAKE_XR_COMPATIBLE_TIMEOUT_MS),
+        ));
         if let Err(e) = JsFuture::from(compatible).await {
             // Continue: the layer constructor reports a real incompatibility.
-            web_sys::console::warn_1(&format!("twinlens XR: makeXRCompatible failed: {}", js_reason(&e)).into());
+            web_sys::console::warn_1(
+                &format!("twinlens XR: makeXRCompatible failed: {}", js_reason(&e)).into(),
+            );
         }
         check_running(&state)?;
         let init = XrWebGlLayerInit::new();
@@ -754,8 +833,9 @@ async fn start_session(app: &Weak<RefCell<App>>, mode: XrMode, request: Promise)
         init.set_depth(false);
         init.set_stencil(false);
         init.set_antialias(false);
-        let layer = XrWebGlLayer::new_with_web_gl2_rendering_context_and_layer_init(&session, &gl, &init)
-            .map_err(|e| format!("no XR layer for the WebGL2 context ({})", js_reason(&e)))?;
+        let layer =
+            XrWebGlLayer::new_with_web_gl2_rendering_context_and_layer_init(&session, &gl, &init)
+                .map_err(|e| format!("no XR layer for the WebGL2 context ({})", js_reason(&e)))?;
         let render_state = XrRenderStateInit::new();
         render_state.set_base_layer(Some(&layer));
         render_state.set_depth_near(0.05);
@@ -793,7 +873,9 @@ async fn start_session(app: &Weak<RefCell<App>>, mode: XrMode, request: Promise)
             hit_source = match request_hit_test_source(&session, viewer.as_ref()).await {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    web_sys::console::warn_1(&format!("twinlens XR: no hit-test source: {}", js_reason(&e)).into());
+                    web_sys::console::warn_1(
+                        &format!("twinlens XR: no hit-test source: {}", js_reason(&e)).into(),
+                    );
                     None
                 }
             };
@@ -808,7 +890,10 @@ async fn start_session(app: &Weak<RefCell<App>>, mode: XrMode, request: Promise)
         c.hud.borrow().set_entry_busy(c.session.is_some());
     });
     if let Err(message) = result {
-        let still_ours = with_controller(app, |c| c.session.as_ref().is_some_and(|s| Rc::ptr_eq(s, &state))).unwrap_or(false);
+        let still_ours = with_controller(app, |c| {
+            c.session.as_ref().is_some_and(|s| Rc::ptr_eq(s, &state))
+        })
+        .unwrap_or(false);
         if still_ours {
             state.borrow_mut().last_error = Some(message.clone());
             let _ = session.end();
@@ -931,7 +1016,13 @@ impl Rolling {
 
     /// Means of (frame, view, submit).
     fn means(&self) -> (f64, f64, f64) {
-        let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
         (mean(&self.frame), mean(&self.view), mean(&self.submit))
     }
 }
@@ -987,7 +1078,11 @@ struct ActiveSession {
     offered: Option<Placement>,
     align: AlignState,
     dragging: Option<(bool, Vec3)>,
+    /// A thumbstick was pressed last frame (headset AR: toggles alignment on the press).
+    stick_pressed: bool,
     note: Option<String>,
+    /// When the current note was first shown; notes disappear after a while.
+    note_shown: Option<(String, f64)>,
     // VR
     locomotion: Mat4,
     snap: [SnapTurnInput; 2],
@@ -999,1203 +1094,12 @@ struct ActiveSession {
     selected: Option<usize>,
 }
 
-impl ActiveSession {
-    fn new(app: Weak<RefCell<App>>, session: XrSession, mode: XrMode, queue: InputQueue, hud: Rc<RefCell<XrHud>>, twin: Twin) -> Self {
-        let bounds = twin.bounds;
-        let mut flow = PlacementFlow::new(bounds, ScaleMode::OneToOne);
-        let mut placement_source = None;
-        if mode == XrMode::Vr {
-            flow.restore(vr_placement(bounds));
-            placement_source = Some("vr");
-        }
-        ActiveSession {
-            app,
-            session,
-            mode,
-            queue,
-            hud,
-            twin,
-            renderer: None,
-            canvas: None,
-            home: RendererHome::App,
-            canvas_slot: None,
-            layer: None,
-            target: None,
-            ref_space: None,
-            ref_space_kind: "local-floor",
-            hit_source: None,
-            listeners: Vec::new(),
-            frame_callback: None,
-            frame_handle: None,
-            ended: false,
-            running: false,
-            path: None,
-            blend_mode: None,
-            dom_overlay: None,
-            visibility: "visible".into(),
-            tracking: "lost",
-            frames: 0,
-            last_time: None,
-            timing: Rolling::default(),
-            last_frame: XrFrameStats::default(),
-            framebuffer: None,
-            last_error: None,
-            hud_due: 0.0,
-            persist_due: None,
-            overlay_refresh: true,
-            markers: Vec::new(),
-            root: Mat4::IDENTITY,
-            viewer: None,
-            view_fov: (1.0, 600.0),
-            flow,
-            placement_source,
-            reticle: None,
-            anchor: AnchorState {
-                status: "none",
-                ..Default::default()
-            },
-            offered: None,
-            align: AlignState::default(),
-            dragging: None,
-            note: None,
-            locomotion: Mat4::IDENTITY,
-            snap: [SnapTurnInput::default(); 2],
-            pointers: Vec::new(),
-            arc: None,
-            teleports: 0,
-            snap_turns: 0,
-            selects: 0,
-            selected: None,
-        }
-    }
-
-    fn attach_renderer(&mut self, renderer: Renderer, canvas: HtmlCanvasElement, home: RendererHome) {
-        self.canvas_slot = canvas.parent_node().map(|p| (p, canvas.next_sibling()));
-        self.target = Some(renderer.create_xr_target());
-        self.renderer = Some(renderer);
-        self.canvas = Some(canvas);
-        self.home = home;
-    }
-
-    /// Final set-up step: listeners, the stored placement, the first frame request.
-    fn start(
-        state: &Rc<RefCell<ActiveSession>>,
-        layer: XrWebGlLayer,
-        ref_space: XrReferenceSpace,
-        kind: &'static str,
-        hit_source: Option<XrHitTestSource>,
-    ) -> Result<(), String> {
-        let mut s = state.borrow_mut();
-        s.path = Some(if layer.framebuffer().is_some() { "webgl-layer" } else { "webgl-canvas" });
-        s.layer = Some(layer);
-        s.ref_space = Some(ref_space.clone());
-        s.ref_space_kind = kind;
-        s.hit_source = hit_source;
-        s.blend_mode = s.session.ext().environment_blend_mode();
-        s.dom_overlay = s.session.ext().dom_overlay_state().map(|o| o.overlay_type());
-        let session = s.session.clone();
-        let listeners = session_listeners(&session, &ref_space, &s.queue).map_err(|e| js_reason(&e))?;
-        s.listeners.extend(listeners);
-        {
-            let hud_state = Rc::downgrade(state);
-            let l = Listener::new(session.as_ref(), "visibilitychange", true, move |_| {
-                if let Some(st) = hud_state.upgrade()
-                    && let Ok(mut st) = st.try_borrow_mut()
-                {
-                    st.visibility = visibility_name(&st.session);
-                    st.hud_due = 0.0;
-                    st.update_hud(perf_now(), true);
-                }
-            })
-            .map_err(|e| js_reason(&e))?;
-            s.listeners.push(l);
-        }
-        if s.mode == XrMode::Ar {
-            s.begin_restore(state);
-        }
-        let weak = Rc::downgrade(state);
-        let app = s.app.clone();
-        s.frame_callback = Some(Closure::new(move |time: f64, frame: XrFrame| {
-            // First the app's own per-frame work (live data into labels and tints, which it
-            // hands to this session's renderer), while the session is not borrowed.
-            if let Some(app) = app.upgrade()
-                && let Ok(mut a) = app.try_borrow_mut()
-            {
-                a.tick_during_xr();
-            }
-            let Some(st) = weak.upgrade() else { return };
-            let Ok(mut st) = st.try_borrow_mut() else { return };
-            if st.ended {
-                return;
-            }
-            st.request_frame();
-            st.on_frame(time, &frame, &weak);
-        }));
-        s.request_frame();
-        s.running = true;
-        let touch = s.dom_overlay.is_some();
-        if let Ok(mut hud) = s.hud.try_borrow_mut() {
-            hud.set_active(true, touch);
-        }
-        s.update_hud(perf_now(), true);
-        Ok(())
-    }
-
-    fn request_frame(&mut self) {
-        if let Some(cb) = &self.frame_callback {
-            self.frame_handle = Some(self.session.request_animation_frame(cb.as_ref().unchecked_ref()));
-        }
-    }
-
-    /// Frees what the session created and returns the renderer to give back.
-    fn teardown(&mut self) -> Option<(Renderer, HtmlCanvasElement, RendererHome)> {
-        self.running = false;
-        if let Some(handle) = self.frame_handle.take() {
-            self.session.cancel_animation_frame(handle);
-        }
-        self.frame_callback = None;
-        self.listeners.clear();
-        if let Some(source) = self.hit_source.take() {
-            let _ = source.cancel();
-        }
-        if let Some(anchor) = self.anchor.anchor.take() {
-            // Persistent anchors keep their handle; this only stops tracking in this session.
-            let _ = anchor.delete();
-        }
-        self.anchor.generation += 1;
-        self.flush_persist();
-        self.target = None;
-        self.layer = None;
-        self.ref_space = None;
-        let renderer = self.renderer.take();
-        let canvas = self.canvas.take();
-        if let Some(canvas) = &canvas {
-            // An emulator may have moved the canvas into its own container: put it back where
-            // it was so the page layout is as before.
-            if let Some((parent, next)) = self.canvas_slot.take() {
-                let misplaced = canvas.parent_node().as_ref() != Some(&parent)
-                    || canvas.next_sibling() != next;
-                if misplaced {
-                    let _ = parent.insert_before(canvas, next.as_ref());
-                }
-            }
-        }
-        match (renderer, canvas) {
-            (Some(mut r), Some(c)) => {
-                r.set_root(self.twin.root);
-                // Let wgpu free this session's GPU objects now rather than at some later submit.
-                let _ = r.device().poll(wgpu::PollType::Poll);
-                Some((r, c, self.home))
-            }
-            _ => None,
-        }
-    }
-
-    fn stats(&self) -> XrStats {
-        let (cpu_frame, cpu_view, cpu_submit) = self.timing.means();
-        let placement = self.flow.current();
-        XrStats {
-            active: self.running && !self.ended,
-            mode: Some(self.mode.as_str()),
-            path: self.path,
-            renderer: Some(match self.home {
-                RendererHome::App => "inline",
-                RendererHome::XrCanvas => "xr-canvas",
-            }),
-            reference_space: self.ref_space.as_ref().map(|_| self.ref_space_kind),
-            frames: self.frames,
-            views: self.last_frame.views,
-            cpu_ms_per_frame: cpu_frame,
-            cpu_ms_per_view: cpu_view,
-            cpu_ms_submit: cpu_submit,
-            draw_calls_per_view: self.last_frame.draw_calls_per_view,
-            triangles_per_view: self.last_frame.triangles_per_view,
-            framebuffer: self.framebuffer,
-            placement: match self.flow.state() {
-                PlacementState::Searching => "searching",
-                PlacementState::Previewing(_) => "previewing",
-                PlacementState::Placed(_) => "placed",
-            },
-            placement_pose: placement.map(|p| PoseStats {
-                position: p.position.to_array(),
-                yaw: p.yaw,
-                scale: p.scale.factor(),
-            }),
-            placement_source: self.placement_source,
-            anchor: self.anchor.status,
-            anchor_persistent: self.anchor.handle.is_some(),
-            restore_offered: self.offered.is_some(),
-            alignment_rms_cm: self.align.result.as_ref().map(|a| a.rms_cm),
-            alignment: AlignStats {
-                active: self.align.active,
-                model_points: self.align.model.iter().map(|p| p.to_array()).collect(),
-                real_points: self.align.real.iter().map(|p| p.to_array()).collect(),
-                residuals_cm: self.align.result.as_ref().map(|a| a.residuals_cm.clone()).unwrap_or_default(),
-                scale_ratio: self.align.result.as_ref().map(|a| a.scale_ratio),
-                error: self.align.error.clone(),
-            },
-            tracking: self.tracking,
-            visibility: Some(self.visibility.clone()),
-            environment_blend_mode: self.blend_mode.clone(),
-            dom_overlay: self.dom_overlay.clone(),
-            reticle: self.reticle.map(|m| m.w_axis.truncate().to_array()),
-            viewer: self.viewer.map(|m| m.w_axis.truncate().to_array()),
-            viewer_yaw: self.viewer.map(viewer_yaw),
-            locomotion: (self.mode == XrMode::Vr).then(|| LocomotionStats {
-                offset: self.locomotion.w_axis.truncate().to_array(),
-                yaw: viewer_yaw(self.locomotion),
-            }),
-            teleports: self.teleports,
-            snap_turns: self.snap_turns,
-            selects: self.selects,
-            selected: self.selected.map(|n| SelectedStats {
-                node: self.node_name(n),
-                sensor: self.sensor_of(n).map(|s| s.id.clone()),
-            }),
-            gpu: self.renderer.as_ref().and_then(Renderer::gpu_counts),
-            listeners: self.listeners.len(),
-            session_closures: self.listeners.len() + usize::from(self.frame_callback.is_some()),
-            hud: self.hud_view(perf_now()).buttons.iter().map(|a| a.name()).collect(),
-            last_error: self.last_error.clone(),
-            ..Default::default()
-        }
-    }
-
-    fn node_name(&self, node: usize) -> String {
-        self.twin
-            .model
-            .nodes
-            .get(node)
-            .and_then(|n| n.name.clone())
-            .unwrap_or_else(|| format!("node {node}"))
-    }
-
-    fn sensor_of(&self, node: usize) -> Option<&XrSensor> {
-        sensor_for_node(&self.twin.model, &self.twin.node_sensors, node).and_then(|i| self.twin.sensors.get(i))
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Frame.
-
-    fn on_frame(&mut self, time: f64, frame: &XrFrame, weak: &Weak<RefCell<ActiveSession>>) {
-        let started = perf_now();
-        let dt = self.last_time.map_or(0.0, |t| ((time - t) / 1000.0).clamp(0.0, 0.1)) as f32;
-        self.last_time = Some(time);
-        let Some(ref_space) = self.ref_space.clone() else { return };
-        self.visibility = visibility_name(&self.session);
-        let visible = self.visibility == "visible";
-        let mut inputs = self.queue.drain();
-        if !visible {
-            // Paused (system menu, permission prompt): input is ignored, Exit still works.
-            inputs.retain(|i| matches!(i, XrInput::Action(HudAction::Exit)));
-        }
-        let had_input = !inputs.is_empty();
-
-        let pose = frame.ext().viewer_pose(ref_space.as_ref()).ok().flatten();
-        let Some(pose) = pose else {
-            self.tracking = "lost";
-            for input in inputs {
-                if input == XrInput::Action(HudAction::Exit) {
-                    let _ = self.session.end();
-                }
-            }
-            self.update_hud(started, had_input);
-            return;
-        };
-        self.tracking = if pose.emulated_position() { "limited" } else { "tracking" };
-        let Some(base_viewer) = transform_matrix(&pose.transform()) else {
-            self.tracking = "lost";
-            return;
-        };
-
-        match self.mode {
-            XrMode::Ar => self.ar_update(frame, &ref_space, base_viewer, inputs, dt, weak),
-            XrMode::Vr => self.vr_update(frame, &ref_space, base_viewer, inputs),
-        }
-        if self.ended {
-            return;
-        }
-        self.sync_root();
-        self.build_markers();
-        self.render(&pose, started);
-        if let Some(due) = self.persist_due
-            && started >= due
-        {
-            self.flush_persist();
-        }
-        self.update_hud(started, had_input);
-    }
-
-    /// Draws this frame's views.
-    fn render(&mut self, pose: &web_sys::XrViewerPose, started: f64) {
-        let (Some(layer), Some(renderer), Some(target)) = (self.layer.clone(), self.renderer.as_mut(), self.target.as_mut()) else {
-            return;
-        };
-        let (fb_w, fb_h) = (layer.framebuffer_width(), layer.framebuffer_height());
-        if fb_w == 0 || fb_h == 0 {
-            return;
-        }
-        self.framebuffer = Some([fb_w, fb_h]);
-        let framebuffer = layer.framebuffer();
-        self.path = Some(if framebuffer.is_some() { "webgl-layer" } else { "webgl-canvas" });
-        let to_moved = if self.mode == XrMode::Vr { self.locomotion } else { Mat4::IDENTITY };
-        let mut draws = Vec::with_capacity(2);
-        for view in pose.views().iter() {
-            let view: web_sys::XrView = view.unchecked_into();
-            let Some(vp) = layer.get_viewport(&view) else { continue };
-            let rect = PixelRect {
-                x: vp.x(),
-                y: vp.y(),
-                width: vp.width(),
-                height: vp.height(),
-            }
-            .flip_y(fb_h);
-            if !rect.fits_within(fb_w, fb_h) {
-                continue;
-            }
-            let Ok(mut m) = views::view_matrices(
-                &view.projection_matrix(),
-                &view.transform().inverse().matrix(),
-                ClipDepth::MinusOneToOne,
-            ) else {
-                continue;
-            };
-            m.view *= to_moved;
-            m.eye = to_moved.inverse().transform_point3(m.eye);
-            if draws.is_empty() {
-                let fov_y = 2.0 * (1.0 / m.proj.y_axis.y.abs().max(1e-6)).atan();
-                let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()) as f32;
-                self.view_fov = (fov_y, rect.height as f32 / dpr.max(0.1));
-            }
-            draws.push(XrViewDraw {
-                matrices: m,
-                viewport: Viewport {
-                    x: rect.x as f32,
-                    y: rect.y as f32,
-                    width: rect.width as f32,
-                    height: rect.height as f32,
-                },
-            });
-        }
-        if draws.is_empty() {
-            return;
-        }
-        let head_view = self.viewer.map_or(Mat4::IDENTITY, |v| v.inverse());
-        let clear = match (self.mode, self.blend_mode.as_deref()) {
-            // See-through AR: transparent, so the world shows; additive displays show black as
-            // transparent too.
-            (XrMode::Ar, Some("alpha-blend") | Some("additive")) => wgpu::Color::TRANSPARENT,
-            _ => CLEAR_COLOR,
-        };
-        let desc = XrFrameDesc {
-            output: match &framebuffer {
-                Some(fb) => XrOutput::Framebuffer(fb),
-                None => XrOutput::Canvas,
-            },
-            width: fb_w,
-            height: fb_h,
-            views: &draws,
-            head_view,
-            clear,
-            markers: &self.markers,
-            draw_model: self.flow.current().is_some(),
-            label_pixel_scale: match self.mode {
-                // A phone: labels keep their CSS size.
-                XrMode::Ar if draws.len() == 1 => web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()) as f32,
-                // A headset eye: scale with its resolution (about 2 on a Quest 3).
-                _ => (draws[0].viewport.height / 900.0).clamp(1.0, 3.0),
-            },
-        };
-        match renderer.render_xr(target, &desc) {
-            Ok(stats) => {
-                if stats.presented {
-                    self.frames += 1;
-                    self.last_frame = stats;
-                    if self.frames > TIMING_WARMUP_FRAMES {
-                        self.timing.push(perf_now() - started, stats.encode_ms_per_view, stats.submit_ms);
-                    }
-                }
-            }
-            Err(e) => self.last_error = Some(format!("rendering failed: {e}")),
-        }
-        if let Some(e) = renderer.take_gpu_error() {
-            self.last_error = Some(format!("GPU error: {e}"));
-        }
-    }
-
-    /// Moves the model to the current placement.
-    fn sync_root(&mut self) {
-        let root = match self.flow.current() {
-            Some(p) => p.pose() * self.twin.root,
-            None => self.twin.root,
-        };
-        if root != self.root {
-            self.root = root;
-            if let Some(r) = self.renderer.as_mut() {
-                r.set_root(root);
-            }
-        }
-    }
-
-    fn build_markers(&mut self) {
-        let mut out = std::mem::take(&mut self.markers);
-        out.clear();
-        match self.mode {
-            XrMode::Ar => {
-                let show_reticle = !matches!(self.flow.state(), PlacementState::Placed(_)) || self.align.active;
-                if show_reticle && let Some(hit) = self.reticle {
-                    markers::ring(&mut out, hit, 0.07, 0.09, 32, colors::RETICLE);
-                    markers::disc(&mut out, hit, 0.008, 12, colors::RETICLE);
-                }
-                if let Some(p) = self.flow.current() {
-                    let pose = p.pose();
-                    for m in &self.align.model {
-                        markers::point_mark(&mut out, pose.transform_point3(*m), 0.05, colors::MODEL_POINT);
-                    }
-                }
-                for r in &self.align.real {
-                    markers::ring(&mut out, Mat4::from_translation(*r), 0.015, 0.03, 16, colors::REAL_POINT);
-                }
-            }
-            XrMode::Vr => {
-                let centre = self.viewer.map_or(Vec3::ZERO, |v| v.w_axis.truncate());
-                markers::floor_grid(&mut out, centre, 0.0, 6.0, 1.0, 0.01, colors::GRID);
-                for p in &self.pointers {
-                    let o = p.ray.w_axis.truncate();
-                    let d = (-p.ray.z_axis.truncate()).normalize_or_zero();
-                    markers::polyline(&mut out, &[o, o + d * RAY_LENGTH_M], 0.004, colors::RAY);
-                }
-                if let Some(arc) = &self.arc {
-                    let color = if arc.valid { colors::VALID } else { colors::INVALID };
-                    markers::polyline(&mut out, &arc.points, 0.012, color);
-                    if let Some(l) = arc.landing {
-                        markers::ring(&mut out, Mat4::from_translation(l), 0.22, 0.27, 32, color);
-                    }
-                }
-            }
-        }
-        self.markers = out;
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // AR.
-
-    #[allow(clippy::too_many_arguments)]
-    fn ar_update(
-        &mut self,
-        frame: &XrFrame,
-        ref_space: &XrReferenceSpace,
-        viewer: Mat4,
-        inputs: Vec<XrInput>,
-        dt: f32,
-        weak: &Weak<RefCell<ActiveSession>>,
-    ) {
-        self.viewer = Some(viewer);
-        let hits = self
-            .hit_source
-            .as_ref()
-            .map(|s| hit_test_results(frame, s))
-            .unwrap_or_default();
-        self.reticle = hits
-            .first()
-            .and_then(|h| h.get_pose(ref_space.as_ref()).ok().flatten())
-            .and_then(|p| transform_matrix(&p.transform()));
-        self.follow_anchor(frame, ref_space);
-        // The twin stands on floors and tables, not on walls (the reticle still shows there, for
-        // alignment points on a machine's side).
-        let standable = self.reticle.filter(|m| m.y_axis.truncate().normalize_or_zero().y >= MIN_SURFACE_UP);
-        self.flow.on_hit(standable, viewer.w_axis.truncate());
-
-        let last_multi = self.hud.try_borrow().map_or(0.0, |h| h.last_multi_touch_ms());
-        let now = perf_now();
-        for input in inputs {
-            match input {
-                XrInput::Select { ray, source, .. } => {
-                    if source == SelectSource::Screen && now - last_multi < GESTURE_SELECT_GRACE_MS {
-                        continue;
-                    }
-                    let ray = ray.and_then(|m| views::mat4_from_webxr("select ray", &m).ok()).unwrap_or(viewer);
-                    self.selects += 1;
-                    self.ar_select(frame, ref_space, &hits, ray, weak);
-                }
-                XrInput::Action(action) => self.ar_action(action, frame, ref_space, &hits, viewer, weak),
-                XrInput::Twist(yaw) => self.adjust(|p| p.rotate(yaw)),
-                XrInput::Rotate(r) => self.adjust(|p| p.rotate(r)),
-                XrInput::DragPx(delta) => {
-                    let Some(p) = self.flow.current() else { continue };
-                    let distance = (p.position - viewer.w_axis.truncate()).length();
-                    let mpp = metres_per_px(distance, self.view_fov.0, self.view_fov.1);
-                    let step = drag_nudge(delta, mpp);
-                    let yaw = viewer_yaw(viewer);
-                    self.adjust(|p| p.nudge(step.x, step.y, yaw));
-                }
-                XrInput::Nudge(right, forward) => {
-                    let yaw = viewer_yaw(viewer);
-                    self.adjust(|p| p.nudge(right, forward, yaw));
-                }
-                XrInput::SetTabletop(t) => self.set_tabletop(t),
-                XrInput::ModelPoint(p) => {
-                    let p = Vec3::from_array(p);
-                    if p.is_finite() {
-                        self.align_model_point(p);
-                    }
-                }
-                XrInput::SqueezeStart { right } => {
-                    if let Some(g) = self.grip_position(frame, ref_space, right) {
-                        self.dragging = Some((right, g));
-                    }
-                }
-                XrInput::SqueezeEnd { right } => {
-                    if self.dragging.is_some_and(|(r, _)| r == right) {
-                        self.dragging = None;
-                        self.rebase_anchor();
-                        self.flush_persist();
-                    }
-                }
-            }
-        }
-        // Grip drag and thumbstick turn for headsets in AR.
-        if let Some((right, last)) = self.dragging {
-            match self.grip_position(frame, ref_space, right) {
-                Some(now_at) => {
-                    let delta = now_at - last;
-                    self.dragging = Some((right, now_at));
-                    self.adjust(|p| p.drag(delta));
-                }
-                None => self.dragging = None,
-            }
-        }
-        if matches!(self.flow.state(), PlacementState::Placed(_)) {
-            let turn = input_sources(&self.session)
-                .iter()
-                .filter_map(stick)
-                .map(|s| s.x)
-                .find(|x| x.abs() > 0.2);
-            if let Some(x) = turn {
-                self.adjust(|p| p.rotate(-x * STICK_TURN_SPEED * dt));
-            }
-        }
-    }
-
-    fn grip_position(&self, frame: &XrFrame, ref_space: &XrReferenceSpace, right: bool) -> Option<Vec3> {
-        input_sources(&self.session).into_iter().find_map(|s| {
-            if is_right(&s) != right {
-                return None;
-            }
-            let space = s.grip_space()?;
-            let pose = frame.ext().pose(&space, ref_space.as_ref()).ok().flatten()?;
-            transform_matrix(&pose.transform()).map(|m| m.w_axis.truncate())
-        })
-    }
-
-    fn ar_select(
-        &mut self,
-        frame: &XrFrame,
-        ref_space: &XrReferenceSpace,
-        hits: &[XrHitTestResult],
-        ray: Mat4,
-        weak: &Weak<RefCell<ActiveSession>>,
-    ) {
-        if self.align.active {
-            if self.align.expects_model() {
-                self.pick_model_point(ray);
-            } else {
-                self.mark_real_point(frame, ref_space, weak);
-            }
-            return;
-        }
-        match self.flow.state() {
-            PlacementState::Previewing(_) => self.place(frame, ref_space, hits, weak),
-            PlacementState::Placed(_) => self.select_part(ray),
-            PlacementState::Searching => {
-                self.note = Some("No surface under the ring yet: move the phone slowly over the floor or a table.".into());
-            }
-        }
-    }
-
-    fn ar_action(
-        &mut self,
-        action: HudAction,
-        frame: &XrFrame,
-        ref_space: &XrReferenceSpace,
-        hits: &[XrHitTestResult],
-        viewer: Mat4,
-        weak: &Weak<RefCell<ActiveSession>>,
-    ) {
-        match action {
-            HudAction::Place => match self.flow.state() {
-                PlacementState::Previewing(_) => self.place(frame, ref_space, hits, weak),
-                _ => self.note = Some("Point the phone at the floor or a table until the ring appears, then place.".into()),
-            },
-            HudAction::Restore => {
-                if let Some(p) = self.offered.take() {
-                    self.flow.restore(p);
-                    self.placement_source = Some("restored-storage");
-                    self.create_anchor(frame, ref_space, None, weak);
-                    self.persist_now();
-                }
-            }
-            HudAction::RotateLeft => self.adjust(|p| p.rotate(ROTATE_STEP)),
-            HudAction::RotateRight => self.adjust(|p| p.rotate(-ROTATE_STEP)),
-            HudAction::ToggleScale => {
-                let tabletop = matches!(self.flow.current().map(|p| p.scale), Some(ScaleMode::Tabletop { .. }));
-                self.set_tabletop(!tabletop);
-            }
-            HudAction::Reset => {
-                self.flow.reset();
-                self.placement_source = None;
-                self.align = AlignState::default();
-                self.drop_anchor();
-            }
-            HudAction::Align => {
-                if self.flow.current().is_some() && matches!(self.flow.state(), PlacementState::Placed(_)) {
-                    self.align = AlignState {
-                        active: true,
-                        ..Default::default()
-                    };
-                } else {
-                    self.note = Some("Place the twin roughly first, then align it precisely.".into());
-                }
-            }
-            HudAction::MarkModel => {
-                if !self.align.active {
-                    self.align.active = true;
-                }
-                self.pick_model_point(viewer);
-            }
-            HudAction::MarkReal => self.mark_real_point(frame, ref_space, weak),
-            HudAction::AlignDone => self.align.active = false,
-            HudAction::Exit => {
-                let _ = self.session.end();
-            }
-        }
-    }
-
-    /// Places the previewed twin and anchors it.
-    fn place(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace, hits: &[XrHitTestResult], weak: &Weak<RefCell<ActiveSession>>) {
-        if self.flow.on_select().is_some() {
-            self.placement_source = Some("hit");
-            self.offered = None;
-            self.note = None;
-            self.create_anchor(frame, ref_space, hits.first(), weak);
-            self.persist_now();
-        }
-    }
-
-    /// Applies a gesture to the placed twin, then moves its anchor reference along.
-    fn adjust(&mut self, f: impl FnOnce(&mut Placement)) {
-        if let Some(p) = self.flow.placed_mut() {
-            f(p);
-            self.rebase_anchor();
-            self.persist_due = Some(perf_now() + PERSIST_DELAY_MS);
-        }
-    }
-
-    fn set_tabletop(&mut self, tabletop: bool) {
-        self.flow.set_tabletop(tabletop);
-        self.rebase_anchor();
-        self.persist_now();
-    }
-
-    /// The twin keeps following its anchor from its new placement.
-    fn rebase_anchor(&mut self) {
-        if let (Some(p), Some(pose)) = (self.flow.current(), self.anchor.last_pose) {
-            self.anchor.base = Some((p, pose));
-            self.anchor.relative = Some(p.follow_anchor(pose, Mat4::IDENTITY));
-        }
-    }
-
-    fn drop_anchor(&mut self) {
-        if let Some(a) = self.anchor.anchor.take() {
-            let _ = a.delete();
-        }
-        self.anchor.generation += 1;
-        self.anchor.status = "none";
-        self.anchor.base = None;
-        self.anchor.last_pose = None;
-        self.anchor.relative = None;
-    }
-
-    /// Requests an anchor at the hit (preferred: attached to the surface) or at the placement.
-    fn create_anchor(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace, hit: Option<&XrHitTestResult>, weak: &Weak<RefCell<ActiveSession>>) {
-        self.drop_anchor();
-        if self.session.ext().has_feature("anchors") == Some(false) {
-            self.anchor.status = "unsupported";
-            return;
-        }
-        let promise = match hit {
-            Some(h) => h.create_anchor(),
-            None => match self.flow.current().and_then(|p| rigid_transform(Mat4::from_rotation_translation(Quat::from_rotation_y(p.yaw), p.position))) {
-                Some(t) => frame.ext().create_anchor(&t, ref_space.as_ref()),
-                None => return,
-            },
-        };
-        let promise = match promise {
-            Ok(p) => p,
-            Err(e) => {
-                self.anchor.status = "unsupported";
-                self.last_error = Some(format!("anchors are not available here ({})", js_reason(&e)));
-                return;
-            }
-        };
-        self.anchor.status = "pending";
-        let generation = self.anchor.generation;
-        let weak = weak.clone();
-        spawn_local(async move {
-            let result = resolve::<XrAnchor>(promise).await;
-            anchor_arrived(&weak, generation, result, false);
-        });
-    }
-
-    /// Starts restoring a stored placement: a persistent anchor where the runtime has it,
-    /// otherwise an offer to put the twin back where it was stored.
-    fn begin_restore(&mut self, state: &Rc<RefCell<ActiveSession>>) {
-        let Some(storage) = local_storage() else { return };
-        let Ok(Some(text)) = storage.get_item(&self.twin.storage_key) else { return };
-        match Placement::from_json(&text) {
-            Ok((relative, Some(handle))) => {
-                let known = self
-                    .session
-                    .ext()
-                    .persistent_anchors()
-                    .is_some_and(|list| list.includes(&JsValue::from_str(&handle), 0));
-                if !known {
-                    self.note = Some("The saved anchor is not known on this device: place the twin again.".into());
-                    return;
-                }
-                match self.session.ext().restore_persistent_anchor(&handle) {
-                    Ok(promise) => {
-                        self.anchor.status = "pending";
-                        self.anchor.handle = Some(handle);
-                        self.anchor.restoring = Some(relative);
-                        let generation = self.anchor.generation;
-                        let weak = Rc::downgrade(state);
-                        spawn_local(async move {
-                            let result = resolve::<XrAnchor>(promise).await;
-                            anchor_arrived(&weak, generation, result, true);
-                        });
-                    }
-                    Err(e) => self.note = Some(format!("The saved anchor could not be restored ({}): place the twin again.", js_reason(&e))),
-                }
-            }
-            Ok((placement, None)) => self.offered = Some(placement),
-            Err(e) => {
-                self.note = Some(e.to_string());
-                let _ = storage.remove_item(&self.twin.storage_key);
-            }
-        }
-    }
-
-    /// Locates the anchor and moves the twin with it.
-    fn follow_anchor(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace) {
-        let Some(anchor) = &self.anchor.anchor else { return };
-        let pose = anchor
-            .anchor_space()
-            .ok()
-            .and_then(|space| frame.ext().pose(&space, ref_space.as_ref()).ok().flatten())
-            .and_then(|p| transform_matrix(&p.transform()));
-        let Some(pose) = pose else {
-            self.anchor.status = "lost";
-            return;
-        };
-        self.anchor.status = "tracked";
-        self.anchor.last_pose = Some(pose);
-        if let Some(relative) = self.anchor.restoring.take() {
-            self.flow.restore(relative.follow_anchor(Mat4::IDENTITY, pose));
-            self.placement_source = Some("restored-anchor");
-            self.offered = None;
-        }
-        match self.anchor.base {
-            None => {
-                if self.flow.current().is_some() {
-                    self.rebase_anchor();
-                    self.persist_now();
-                }
-            }
-            Some((base, then)) => {
-                let now = base.follow_anchor(then, pose);
-                if Some(now) != self.flow.current() {
-                    self.flow.restore(now);
-                }
-            }
-        }
-    }
-
-    /// Writes the placement to `localStorage`: relative to the persistent anchor when there is
-    /// one, else in reference-space coordinates (offered for confirmation next time).
-    fn persist_now(&mut self) {
-        self.persist_due = None;
-        let Some(storage) = local_storage() else { return };
-        let text = match (&self.anchor.relative, &self.anchor.handle) {
-            (Some(rel), Some(handle)) => rel.to_json(Some(handle)),
-            _ => match self.flow.state() {
-                PlacementState::Placed(p) => p.to_json(None),
-                _ => return,
-            },
-        };
-        let _ = storage.set_item(&self.twin.storage_key, &text);
-    }
-
-    fn flush_persist(&mut self) {
-        if self.persist_due.is_some() {
-            self.persist_now();
-        }
-    }
-
-    // Alignment.
-
-    fn pick_model_point(&mut self, ray_pose: Mat4) {
-        let Some(p) = self.flow.current() else { return };
-        let ray = ray_of(ray_pose);
-        match pick_node(&self.twin.model, p.pose() * self.twin.root, ray) {
-            Some((_, t)) if t <= PICK_RANGE_M => {
-                let world = ray.origin + ray.dir * t;
-                let twin_point = p.pose().inverse().transform_point3(world);
-                self.align_model_point(twin_point);
-            }
-            _ => self.align.error = Some("The aim point is not on the twin: aim at a corner or edge of the twin and try again.".into()),
-        }
-    }
-
-    fn align_model_point(&mut self, p: Vec3) {
-        self.align.active = true;
-        self.align.error = None;
-        if self.align.expects_model() {
-            if self.align.model.len() >= MAX_ALIGN_PAIRS {
-                self.align.error = Some(format!("At most {MAX_ALIGN_PAIRS} point pairs: press Done."));
-                return;
-            }
-            self.align.model.push(p);
-        } else if let Some(last) = self.align.model.last_mut() {
-            // A second model point before its real point replaces the first.
-            *last = p;
-        }
-    }
-
-    fn mark_real_point(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace, weak: &Weak<RefCell<ActiveSession>>) {
-        if !self.align.active || self.align.expects_model() {
-            self.align.active = true;
-            self.align.error = Some("Mark the point on the twin first, then the same point on the machine.".into());
-            return;
-        }
-        let Some(hit) = self.reticle else {
-            self.align.error = Some("No surface under the ring: aim at the machine until the ring appears.".into());
-            return;
-        };
-        self.align.real.push(hit.w_axis.truncate());
-        self.align.error = None;
-        if self.align.real.len() >= 2 {
-            let pairs: Vec<PointPair> = self
-                .align
-                .model
-                .iter()
-                .zip(&self.align.real)
-                .map(|(m, w)| PointPair { model: *m, world: *w })
-                .collect();
-            match align::solve(&pairs) {
-                Ok(result) => {
-                    let placement = Placement::from_alignment(&result, self.twin.bounds);
-                    self.flow.restore(placement);
-                    self.placement_source = Some("aligned");
-                    if (result.scale_ratio - 1.0).abs() > 0.05 {
-                        self.align.error = Some(format!(
-                            "Measured distances are {:.0}% of the model's: check the twin's units (model.unitScale) or the order of the points.",
-                            result.scale_ratio * 100.0
-                        ));
-                    }
-                    self.align.result = Some(result);
-                    self.create_anchor(frame, ref_space, None, weak);
-                    self.persist_now();
-                }
-                Err(e) => self.align.error = Some(e.to_string()),
-            }
-        }
-    }
-
-    fn select_part(&mut self, ray_pose: Mat4) {
-        let ray = ray_of(ray_pose);
-        self.selected = pick_node(&self.twin.model, self.root, ray)
-            .filter(|(_, t)| *t <= PICK_RANGE_M)
-            .map(|(n, _)| n);
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // VR.
-
-    fn vr_update(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace, base_viewer: Mat4, inputs: Vec<XrInput>) {
-        let to_moved = self.locomotion.inverse();
-        let viewer = to_moved * base_viewer;
-        self.viewer = Some(viewer);
-        self.pointers.clear();
-        for source in input_sources(&self.session) {
-            if source.target_ray_mode() != web_sys::XrTargetRayMode::TrackedPointer {
-                continue;
-            }
-            let Some(ray) = frame
-                .ext()
-                .pose(&source.target_ray_space(), ref_space.as_ref())
-                .ok()
-                .flatten()
-                .and_then(|p| transform_matrix(&p.transform()))
-            else {
-                continue;
-            };
-            self.pointers.push(Pointer {
-                right: is_right(&source),
-                ray: to_moved * ray,
-                stick: stick(&source).unwrap_or(Vec2::ZERO),
-            });
-        }
-        let primary = self
-            .pointers
-            .iter()
-            .find(|p| p.right)
-            .or(self.pointers.first())
-            .copied();
-        let world_bounds = self.twin.bounds.transformed(self.flow.current().map_or(Mat4::IDENTITY, |p| p.pose()));
-        let cast = |pose: Mat4| {
-            let r = ray_of(pose);
-            teleport::cast_arc(r.origin, r.dir, &ArcParams::default(), 0.0, teleport::near_footprint(world_bounds, TELEPORT_RADIUS_M))
-        };
-        self.arc = primary.map(|p| cast(p.ray));
-
-        let mut offset = Mat4::IDENTITY;
-        for input in inputs {
-            match input {
-                XrInput::Select { ray, .. } => {
-                    self.selects += 1;
-                    let pose = ray
-                        .and_then(|m| views::mat4_from_webxr("select ray", &m).ok())
-                        .map(|m| to_moved * m)
-                        .or(primary.map(|p| p.ray))
-                        .unwrap_or(viewer);
-                    let r = ray_of(pose);
-                    if let Some((node, _)) = pick_node(&self.twin.model, self.root, r).filter(|(_, t)| *t <= PICK_RANGE_M) {
-                        self.selected = if self.selected == Some(node) { None } else { Some(node) };
-                        continue;
-                    }
-                    let arc = cast(pose);
-                    if let (true, Some(landing)) = (arc.valid, arc.landing) {
-                        let step = teleport::teleport_offset(viewer.w_axis.truncate(), landing);
-                        offset *= step.matrix();
-                        self.teleports += 1;
-                    }
-                }
-                XrInput::Action(HudAction::Exit) => {
-                    let _ = self.session.end();
-                }
-                _ => {}
-            }
-        }
-        for p in &self.pointers {
-            let hand = usize::from(p.right);
-            if let Some(turn) = self.snap[hand].update(p.stick.x) {
-                let step = teleport::snap_turn_offset(viewer.w_axis.truncate(), turn, SNAP_TURN_STEP);
-                offset *= step.matrix();
-                self.snap_turns += 1;
-            }
-        }
-        if offset != Mat4::IDENTITY {
-            self.locomotion *= offset;
-            let to_moved = self.locomotion.inverse();
-            let viewer = to_moved * base_viewer;
-            self.viewer = Some(viewer);
-            // Controllers are drawn in the moved space too.
-            let change = offset.inverse();
-            for p in &mut self.pointers {
-                p.ray = change * p.ray;
-            }
-            self.arc = self.pointers.iter().find(|p| p.right).or(self.pointers.first()).map(|p| cast(p.ray));
-        }
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // HUD.
-
-    fn update_hud(&mut self, now: f64, force: bool) {
-        if !force && now < self.hud_due {
-            return;
-        }
-        self.hud_due = now + HUD_INTERVAL_MS;
-        let view = self.hud_view(now);
-        if let Ok(mut hud) = self.hud.try_borrow_mut() {
-            hud.update(view);
-        }
-    }
-
-    fn hud_view(&self, _now: f64) -> HudView {
-        let mut buttons = Vec::new();
-        let mut status = String::new();
-        let placed = matches!(self.flow.state(), PlacementState::Placed(_));
-        if self.visibility != "visible" {
-            status.push_str("Paused while the headset or phone shows something else. ");
-        }
-        match self.mode {
-            XrMode::Ar => {
-                if self.tracking == "lost" {
-                    status.push_str("Tracking lost: move the phone slowly and point it at a textured surface. ");
-                }
-                if self.align.active {
-                    let pair = self.align.real.len() + 1;
-                    if self.align.expects_model() {
-                        status.push_str(&format!("Alignment point {pair}: aim the centre dot at a corner of the twin and press Mark twin point."));
-                        buttons.push(HudAction::MarkModel);
-                    } else {
-                        status.push_str(&format!("Alignment point {pair}: aim at the same corner on the real machine and press Mark real point."));
-                        buttons.push(HudAction::MarkReal);
-                    }
-                    buttons.push(HudAction::AlignDone);
-                } else {
-                    match self.flow.state() {
-                        PlacementState::Searching => status.push_str("Move the phone slowly over the floor or a table to find a surface."),
-                        PlacementState::Previewing(_) => {
-                            status.push_str("Tap the screen or press Place here to put the twin at the ring.");
-                            buttons.push(HudAction::Place);
-                        }
-                        PlacementState::Placed(p) => {
-                            let scale = match p.scale {
-                                ScaleMode::OneToOne => "life size".to_owned(),
-                                ScaleMode::Tabletop { factor } => format!("tabletop, 1:{:.0}", 1.0 / factor.max(1e-6)),
-                            };
-                            status.push_str(&format!("Twin placed ({scale}). Drag with two fingers to move it, twist to turn it; tap a part to select it."));
-                            buttons.extend([HudAction::RotateLeft, HudAction::RotateRight, HudAction::ToggleScale, HudAction::Reset, HudAction::Align]);
-                        }
-                    }
-                    if self.offered.is_some() {
-                        status.push_str(" A placement from your last visit is saved: Restore puts the twin back there; check it lines up.");
-                        buttons.push(HudAction::Restore);
-                    }
-                }
-                if placed {
-                    match self.anchor.status {
-                        "lost" => status.push_str(" Anchor lost: the twin may drift until tracking recovers; Place again if it stays off."),
-                        "pending" => status.push_str(" Anchoring…"),
-                        "failed" => status.push_str(" The anchor could not be created: the twin may drift."),
-                        _ => {}
-                    }
-                }
-            }
-            XrMode::Vr => {
-                status.push_str("Point at the floor and pull the trigger to teleport; push the thumbstick left or right to turn; trigger on a part selects it.");
-            }
-        }
-        if let Some(note) = &self.note {
-            status.push(' ');
-            status.push_str(note);
-        }
-        buttons.push(HudAction::Exit);
-
-        let (connection, readings) = self.live_summary();
-        let selected = self.selected.map(|n| {
-            let name = self.node_name(n);
-            match self.sensor_of(n) {
-                Some(sensor) => {
-                    let value = readings
-                        .as_ref()
-                        .and_then(|r| r.get(&sensor.id))
-                        .map(|r| format_reading(&r.value, sensor.unit.as_deref(), r.state))
-                        .unwrap_or_else(|| "no data".into());
-                    format!("Selected: {name}: {} {value}", sensor.name)
-                }
-                None => format!("Selected: {name} (no sensor)"),
-            }
-        });
-        let align = if self.align.active || self.align.result.is_some() || self.align.error.is_some() {
-            let mut text = match &self.align.result {
-                Some(r) => format!("Alignment: {} points, error {:.1} cm RMS.", r.residuals_cm.len(), r.rms_cm),
-                None => format!("Alignment: {} of at least 2 point pairs.", self.align.real.len()),
-            };
-            if let Some(e) = &self.align.error {
-                text.push(' ');
-                text.push_str(e);
-            }
-            Some(text)
-        } else {
-            None
-        };
-        let tabletop = matches!(self.flow.current().map(|p| p.scale), Some(ScaleMode::Tabletop { .. }));
-        HudView {
-            status,
-            connection,
-            selected,
-            align,
-            buttons,
-            scale_label: if tabletop { "Life size" } else { "Tabletop size" },
-            aim: self.mode == XrMode::Ar && self.dom_overlay.is_some(),
-        }
-    }
-
-    /// The live connection line and the readings, from the app (a few times a second).
-    fn live_summary(&self) -> (String, Option<std::collections::BTreeMap<String, super::live::ReadingStats>>) {
-        let Some(app) = self.app.upgrade() else { return (String::new(), None) };
-        let Ok(a) = app.try_borrow() else { return (String::new(), None) };
-        match a.live_stats() {
-            Some((c, readings)) => (format!("Live data: {}", c.label), Some(readings)),
-            None => (String::new(), None),
-        }
-    }
-}
-
-/// An anchor request finished: keep it (and ask for a persistent handle) if still wanted.
-fn anchor_arrived(weak: &Weak<RefCell<ActiveSession>>, generation: u32, result: Result<XrAnchor, JsValue>, restored: bool) {
-    let Some(state) = weak.upgrade() else {
-        if let Ok(a) = &result {
-            let _ = a.delete();
-        }
-        return;
-    };
-    let Ok(mut s) = state.try_borrow_mut() else { return };
-    let anchor = match result {
-        Ok(a) => a,
-        Err(e) => {
-            if s.anchor.generation == generation {
-                s.anchor.status = "failed";
-                s.anchor.restoring = None;
-                s.last_error = Some(format!("anchor: {}", js_reason(&e)));
-            }
-            return;
-        }
-    };
-    if s.anchor.generation != generation || s.ended {
-        let _ = anchor.delete();
-        return;
-    }
-    s.anchor.anchor = Some(anchor.clone());
-    s.anchor.base = None;
-    if restored {
-        return;
-    }
-    // Quest: a handle that restores this anchor in a later session.
-    let persistable = Reflect::has(&anchor, &"requestPersistentHandle".into()).unwrap_or(false);
-    if !persistable {
-        return;
-    }
-    let Ok(promise) = anchor.request_persistent_handle() else { return };
-    let old = s.anchor.handle.take();
-    let session = s.session.clone();
-    drop(s);
-    let weak = weak.clone();
-    spawn_local(async move {
-        let Ok(handle) = JsFuture::from(promise).await else { return };
-        let Some(handle) = handle.as_string() else { return };
-        if let Some(old) = old.filter(|o| *o != handle) {
-            // The twin moved to a new anchor: the old handle would restore a stale place.
-            if let Ok(p) = session.ext().delete_persistent_anchor(&old) {
-                let _ = JsFuture::from(p).await;
-            }
-        }
-        if let Some(state) = weak.upgrade()
-            && let Ok(mut s) = state.try_borrow_mut()
-            && s.anchor.generation == generation
-        {
-            s.anchor.handle = Some(handle);
-            s.persist_now();
-        }
-    });
-}
-
 /// Listeners for input events; each only queues.
-fn session_listeners(session: &XrSession, ref_space: &XrReferenceSpace, queue: &InputQueue) -> Result<Vec<Listener>, JsValue> {
+fn session_listeners(
+    session: &XrSession,
+    ref_space: &XrReferenceSpace,
+    queue: &InputQueue,
+) -> Result<Vec<Listener>, JsValue> {
     let mut out = Vec::new();
     {
         let q = queue.clone();
@@ -2230,7 +1134,11 @@ fn session_listeners(session: &XrSession, ref_space: &XrReferenceSpace, queue: &
         out.push(Listener::new(session.as_ref(), event, true, move |e| {
             let e: &XrInputSourceEvent = e.unchecked_ref();
             let right = is_right(&e.input_source());
-            q.push(if start { XrInput::SqueezeStart { right } } else { XrInput::SqueezeEnd { right } });
+            q.push(if start {
+                XrInput::SqueezeStart { right }
+            } else {
+                XrInput::SqueezeEnd { right }
+            });
         })?);
     }
     Ok(out)
@@ -2248,6 +1156,18 @@ fn visibility_name(session: &XrSession) -> String {
 
 fn is_right(source: &web_sys::XrInputSource) -> bool {
     source.handedness() != web_sys::XrHandedness::Left
+}
+
+/// `xr-standard` gamepad button index of the thumbstick click.
+const STICK_BUTTON: u32 = 3;
+
+/// Whether button `index` of the input source's gamepad is down.
+fn button_pressed(source: &web_sys::XrInputSource, index: u32) -> bool {
+    // No `dyn_into`: an emulator's GamepadButton is not the browser's class (see xr_ffi).
+    source.gamepad().is_some_and(|g| {
+        let b = g.buttons().get(index);
+        b.is_object() && b.unchecked_into::<web_sys::GamepadButton>().pressed()
+    })
 }
 
 /// The thumbstick of an `xr-standard` gamepad (axes 2 and 3; touchpad-only pads use 0 and 1).
@@ -2315,7 +1235,11 @@ fn format_reading(value: &serde_json::Value, unit: Option<&str>, state: &str) ->
         other => other.to_string(),
     };
     let unit = unit.map(|u| format!(" {u}")).unwrap_or_default();
-    if state == "live" { format!("{text}{unit}") } else { format!("{text}{unit} ({state})") }
+    if state == "live" {
+        format!("{text}{unit}")
+    } else {
+        format!("{text}{unit} ({state})")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2329,9 +1253,11 @@ pub(super) fn install_api(api: &Object) -> Result<(), JsValue> {
     let app = || super::APP.with(|slot| slot.borrow().as_ref().map(Rc::downgrade));
     let queue = || {
         super::APP.with(|slot| {
-            slot.borrow()
-                .as_ref()
-                .and_then(|a| a.try_borrow_mut().ok().and_then(|mut a| a.xr_controller().map(|c| c.queue.clone())))
+            slot.borrow().as_ref().and_then(|a| {
+                a.try_borrow_mut()
+                    .ok()
+                    .and_then(|mut a| a.xr_controller().map(|c| c.queue.clone()))
+            })
         })
     };
     let set = |name: &str, f: JsValue| Reflect::set(&xr, &name.into(), &f);
@@ -2363,13 +1289,17 @@ pub(super) fn install_api(api: &Object) -> Result<(), JsValue> {
     });
     set("select", select_fn.into_js_value())?;
     let action_fn = Closure::<dyn Fn(String) -> bool>::new(move |name: String| {
-        let (Some(action), Some(q)) = (HudAction::parse(&name), queue()) else { return false };
+        let (Some(action), Some(q)) = (HudAction::parse(&name), queue()) else {
+            return false;
+        };
         q.push(XrInput::Action(action));
         true
     });
     set("action", action_fn.into_js_value())?;
     let model_point = Closure::<dyn Fn(Vec<f32>) -> bool>::new(move |p: Vec<f32>| {
-        let (Ok(p), Some(q)) = (<[f32; 3]>::try_from(p.as_slice()), queue()) else { return false };
+        let (Ok(p), Some(q)) = (<[f32; 3]>::try_from(p.as_slice()), queue()) else {
+            return false;
+        };
         q.push(XrInput::ModelPoint(p));
         true
     });

@@ -229,7 +229,9 @@ pub(super) struct XrHud {
 }
 
 fn element(document: &Document, id: &str) -> Option<HtmlElement> {
-    document.get_element_by_id(id).and_then(|e| e.dyn_into().ok())
+    document
+        .get_element_by_id(id)
+        .and_then(|e| e.dyn_into().ok())
 }
 
 fn perf_now() -> f64 {
@@ -271,7 +273,10 @@ impl XrHud {
                 let Some(el) = list.item(i).and_then(|n| n.dyn_into::<HtmlElement>().ok()) else {
                     continue;
                 };
-                if let Some(action) = el.get_attribute("data-xr").and_then(|n| HudAction::parse(&n)) {
+                if let Some(action) = el
+                    .get_attribute("data-xr")
+                    .and_then(|n| HudAction::parse(&n))
+                {
                     hud.buttons.push((action, el));
                 }
             }
@@ -287,31 +292,36 @@ impl XrHud {
             if let Some(b) = button {
                 let enter = enter.clone();
                 self.listeners
-                    .push(Listener::new(b.as_ref(), "click", true, move |_| enter(mode))?);
+                    .push(Listener::new(b.as_ref(), "click", true, move |_| {
+                        enter(mode)
+                    })?);
             }
         }
         let Some(root) = self.root.clone() else {
             return Ok(());
         };
         let q = queue.clone();
-        self.listeners.push(Listener::new(root.as_ref(), "click", true, move |e| {
-            let action = e
-                .target()
-                .and_then(|t| t.dyn_into::<Element>().ok())
-                .and_then(|t| t.closest("[data-xr]").ok().flatten())
-                .and_then(|b| b.get_attribute("data-xr"))
-                .and_then(|n| HudAction::parse(&n));
-            if let Some(action) = action {
-                q.push(XrInput::Action(action));
-            }
-        })?);
+        self.listeners
+            .push(Listener::new(root.as_ref(), "click", true, move |e| {
+                let action = e
+                    .target()
+                    .and_then(|t| t.dyn_into::<Element>().ok())
+                    .and_then(|t| t.closest("[data-xr]").ok().flatten())
+                    .and_then(|b| b.get_attribute("data-xr"))
+                    .and_then(|n| HudAction::parse(&n));
+                if let Some(action) = action {
+                    q.push(XrInput::Action(action));
+                }
+            })?);
         // A tap on a HUD button must not also reach the session as a select (which would
         // place the twin or mark a point): the DOM overlay module asks first.
         if let Ok(Some(panel)) = root.query_selector("#xr-panel") {
-            self.listeners
-                .push(Listener::new(panel.as_ref(), "beforexrselect", false, |e| {
-                    e.prevent_default()
-                })?);
+            self.listeners.push(Listener::new(
+                panel.as_ref(),
+                "beforexrselect",
+                false,
+                |e| e.prevent_default(),
+            )?);
         }
         for event in ["pointerdown", "pointermove", "pointerup", "pointercancel"] {
             let gesture = self.gesture.clone();
@@ -373,7 +383,9 @@ impl XrHud {
     pub(super) fn set_active(&mut self, active: bool, touch: bool) {
         if let Some(root) = &self.root {
             root.set_hidden(!active);
-            let _ = root.class_list().toggle_with_force("touch", active && touch);
+            let _ = root
+                .class_list()
+                .toggle_with_force("touch", active && touch);
         }
         if !active {
             self.shown = None;

@@ -51,7 +51,14 @@ fn push_quad(out: &mut Vec<MarkerVertex>, a: Vec3, b: Vec3, c: Vec3, d: Vec3, co
 
 /// A flat ring in the XZ plane of `pose` (its +Y is the ring's normal, as in a hit-test pose),
 /// between radii `inner` and `outer` metres. Non-finite poses add nothing.
-pub fn ring(out: &mut Vec<MarkerVertex>, pose: Mat4, inner: f32, outer: f32, segments: u32, color: [f32; 4]) {
+pub fn ring(
+    out: &mut Vec<MarkerVertex>,
+    pose: Mat4,
+    inner: f32,
+    outer: f32,
+    segments: u32,
+    color: [f32; 4],
+) {
     let radii_ok = outer > inner && inner >= 0.0;
     if !pose.is_finite() || segments < 3 || !radii_ok {
         return;
@@ -64,7 +71,14 @@ pub fn ring(out: &mut Vec<MarkerVertex>, pose: Mat4, inner: f32, outer: f32, seg
         m.transform_point3(Vec3::new(r * a.cos(), 0.0, r * a.sin()))
     };
     for i in 0..segments {
-        push_quad(out, at(inner, i), at(outer, i), at(outer, i + 1), at(inner, i + 1), color);
+        push_quad(
+            out,
+            at(inner, i),
+            at(outer, i),
+            at(outer, i + 1),
+            at(inner, i + 1),
+            color,
+        );
     }
 }
 
@@ -82,8 +96,22 @@ pub fn point_mark(out: &mut Vec<MarkerVertex>, p: Vec3, size: f32, color: [f32; 
     let h = size * 0.5;
     let t = size * 0.12;
     for (u, v) in [(Vec3::X, Vec3::Y), (Vec3::Z, Vec3::Y), (Vec3::X, Vec3::Z)] {
-        push_quad(out, p - u * h - v * t, p + u * h - v * t, p + u * h + v * t, p - u * h + v * t, color);
-        push_quad(out, p - v * h - u * t, p + v * h - u * t, p + v * h + u * t, p - v * h + u * t, color);
+        push_quad(
+            out,
+            p - u * h - v * t,
+            p + u * h - v * t,
+            p + u * h + v * t,
+            p - u * h + v * t,
+            color,
+        );
+        push_quad(
+            out,
+            p - v * h - u * t,
+            p + v * h - u * t,
+            p + v * h + u * t,
+            p - v * h + u * t,
+            color,
+        );
     }
 }
 
@@ -112,7 +140,15 @@ pub fn polyline(out: &mut Vec<MarkerVertex>, points: &[Vec3], width: f32, color:
 
 /// A square grid of lines on the floor plane `y`, centred on `centre` (rounded to the spacing so
 /// the grid stays put while the centre moves), `half_extent` metres each way.
-pub fn floor_grid(out: &mut Vec<MarkerVertex>, centre: Vec3, y: f32, half_extent: f32, spacing: f32, width: f32, color: [f32; 4]) {
+pub fn floor_grid(
+    out: &mut Vec<MarkerVertex>,
+    centre: Vec3,
+    y: f32,
+    half_extent: f32,
+    spacing: f32,
+    width: f32,
+    color: [f32; 4],
+) {
     if !centre.is_finite() || !positive(spacing) || !positive(half_extent) || !positive(width) {
         return;
     }
@@ -155,7 +191,10 @@ mod tests {
     fn ring_lies_on_the_surface_of_the_pose_between_its_radii() {
         let centre = Vec3::new(1.0, 0.8, -2.0);
         // A wall hit: the pose's +Y (normal) points along +Z.
-        let pose = Mat4::from_rotation_translation(glam::Quat::from_rotation_x(std::f32::consts::FRAC_PI_2), centre);
+        let pose = Mat4::from_rotation_translation(
+            glam::Quat::from_rotation_x(std::f32::consts::FRAC_PI_2),
+            centre,
+        );
         let mut out = Vec::new();
         ring(&mut out, pose, 0.08, 0.1, 24, colors::RETICLE);
         assert_eq!(out.len(), 24 * 6);
@@ -171,7 +210,14 @@ mod tests {
     #[test]
     fn bad_input_adds_nothing() {
         let mut out = Vec::new();
-        ring(&mut out, Mat4::from_translation(Vec3::NAN), 0.1, 0.2, 16, colors::RETICLE);
+        ring(
+            &mut out,
+            Mat4::from_translation(Vec3::NAN),
+            0.1,
+            0.2,
+            16,
+            colors::RETICLE,
+        );
         ring(&mut out, Mat4::IDENTITY, 0.2, 0.1, 16, colors::RETICLE);
         polyline(&mut out, &[Vec3::ZERO], 0.01, colors::RAY);
         polyline(&mut out, &[Vec3::ZERO, Vec3::ZERO], 0.01, colors::RAY);
@@ -182,7 +228,11 @@ mod tests {
 
     #[test]
     fn polyline_ribbons_follow_the_points_at_half_width() {
-        let pts = [Vec3::new(0.0, 1.0, 0.0), Vec3::new(0.0, 1.0, -2.0), Vec3::new(0.0, 0.0, -3.0)];
+        let pts = [
+            Vec3::new(0.0, 1.0, 0.0),
+            Vec3::new(0.0, 1.0, -2.0),
+            Vec3::new(0.0, 0.0, -3.0),
+        ];
         let mut out = Vec::new();
         polyline(&mut out, &pts, 0.02, colors::VALID);
         assert_eq!(out.len(), 2 * 2 * 6, "two crossed quads per segment");
@@ -204,9 +254,25 @@ mod tests {
     #[test]
     fn floor_grid_stays_on_the_floor_and_snaps_to_the_spacing() {
         let mut a = Vec::new();
-        floor_grid(&mut a, Vec3::new(0.4, 1.7, 0.3), 0.0, 3.0, 1.0, 0.01, colors::GRID);
+        floor_grid(
+            &mut a,
+            Vec3::new(0.4, 1.7, 0.3),
+            0.0,
+            3.0,
+            1.0,
+            0.01,
+            colors::GRID,
+        );
         let mut b = Vec::new();
-        floor_grid(&mut b, Vec3::new(0.1, 1.7, -0.2), 0.0, 3.0, 1.0, 0.01, colors::GRID);
+        floor_grid(
+            &mut b,
+            Vec3::new(0.1, 1.7, -0.2),
+            0.0,
+            3.0,
+            1.0,
+            0.01,
+            colors::GRID,
+        );
         assert_eq!(a, b, "small moves of the centre do not move the grid");
         assert_eq!(a.len(), 7 * 2 * 6);
         assert!(a.iter().all(|m| m.position[1] == 0.0));

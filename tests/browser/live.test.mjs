@@ -33,7 +33,8 @@ test('the demo shows live simulated values for every sensor', { timeout: TEST_TI
   const page = await h.newPage(browser);
   try {
     const started = Date.now();
-    await page.goto(server.url);
+    const opened = await h.openTwin(page, server.url, '');
+    assert.equal(opened.state, 'ready', JSON.stringify(opened));
     const s = await h.waitForStats(
       page,
       (st) => st.readings && Object.keys(st.readings).length > 0 && Object.values(st.readings).every((r) => r.state === 'live'),

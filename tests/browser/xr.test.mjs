@@ -253,7 +253,7 @@ async function exit(page) {
  * `stats().xr.gpu` once it reads the same three times in a row, 200 ms apart, after two more
  * inline frames (wgpu frees a dropped object at a later submit, once the GPU is done with it).
  */
-async function settledGpu(page, timeoutMs = 10_000) {
+async function settledGpu(page, timeoutMs = 30_000) {
   for (let i = 0; i < 2; i++) {
     const f = (await h.stats(page)).frames;
     await page.evaluate(() => window.dispatchEvent(new Event('resize')));
@@ -488,6 +488,59 @@ test('AR alignment with three exact point pairs: RMS error under 1 cm', { timeou
   }),
 );
 
+test('AR on a headset: the trigger places, the grip drags, the thumbstick turns and clicks into alignment', { timeout: TEST_TIMEOUT }, () =>
+  withPage('ar-headset', async (page) => {
+    await installIwer(page, { device: 'quest3' });
+    await openReady(page);
+    await setPose(page, [0, 1.6, 0], yawPitch(0, -0.9));
+    let x = await enter(page, 'ar');
+    assert.equal(x.views, 2, 'a headset renders two views in AR too');
+    const controller = (props) =>
+      page.evaluate((p) => {
+        const c = window.__iwer.device.controllers.right;
+        if (p.position) c.position.set(...p.position);
+        if (p.quaternion) c.quaternion.set(...p.quaternion);
+        if (p.button) c.updateButtonValue(p.button[0], p.button[1]);
+        if (p.axes) c.updateAxes('thumbstick', ...p.axes);
+      }, props);
+    const press = async (button) => {
+      await controller({ button: [button, 1] });
+      await frames(page, 2);
+      await controller({ button: [button, 0] });
+      await frames(page, 2);
+    };
+    await controller({ position: [0.2, 1.2, -0.3], quaternion: yawPitch(0, -0.5) });
+    await waitXr(page, (x) => x.placement === 'previewing', 'a floor hit');
+    await press('trigger');
+    x = await waitXr(page, (x) => x.placement === 'placed' && x.anchor === 'tracked', 'placed by the trigger');
+    const placed = x.placementPose;
+
+    // Squeeze and move the controller 30 cm to the right: the twin follows along the floor.
+    await controller({ button: ['squeeze', 1] });
+    await frames(page, 3);
+    await controller({ position: [0.5, 1.3, -0.3] });
+    await frames(page, 3);
+    await controller({ button: ['squeeze', 0] });
+    x = await waitXr(page, (x) => Math.abs(x.placementPose.position[0] - placed.position[0] - 0.3) < 0.01, 'the grip drag');
+    assert.ok(Math.abs(x.placementPose.position[1] - placed.position[1]) < 1e-4, 'height stays on the floor');
+    assert.ok(Math.abs(x.placementPose.position[2] - placed.position[2]) < 0.01);
+
+    // Thumbstick left turns the twin counter-clockwise.
+    await controller({ axes: [-1, 0] });
+    await frames(page, 5);
+    await controller({ axes: [0, 0] });
+    x = await frames(page, 2);
+    assert.ok(x.placementPose.yaw - placed.yaw > 0.05, `turned: ${placed.yaw} -> ${x.placementPose.yaw}`);
+
+    // A thumbstick click starts alignment (no DOM overlay on a headset), another ends it.
+    await press('thumbstick');
+    x = await waitXr(page, (x) => x.alignment.active, 'alignment mode');
+    await press('thumbstick');
+    await waitXr(page, (x) => !x.alignment.active, 'alignment off');
+    await exit(page);
+  }),
+);
+
 // ---------------------------------------------------------------------------------------------
 // Entering and leaving.
 
@@ -498,7 +551,7 @@ test('entering and leaving AR five times leaks no listeners, GPU objects or canv
     // WebGL2 page: the session borrows the page's own renderer and canvas. A bare model (no
     // live data) keeps the inline picture still, to compare it before and after.
     await openReady(page, 'backend=webgl&model=demo/pump-skid.glb');
-    await h.waitForIdle(page);
+    await h.waitForIdle(page, { timeoutMs: 60_000 });
     const before = await h.canvasPixels(page, { hide: ['#status', '#xr-entry'] });
     const listeners0 = await page.evaluate(() => window.__appListeners());
     const canvases0 = await page.evaluate(() => document.querySelectorAll('canvas').length);
@@ -521,7 +574,7 @@ test('entering and leaving AR five times leaks no listeners, GPU objects or canv
     }
     // The canvas is back where it was (IWER re-appends it at the end of <body>).
     assert.equal(await page.evaluate(() => document.body.firstElementChild?.id), 'twin-canvas');
-    await h.waitForIdle(page);
+    await h.waitForIdle(page, { timeoutMs: 60_000 });
     const after = await h.canvasPixels(page, { hide: ['#status', '#xr-entry'] });
     const diff = h.meanAbsDiff(before.image, after.image);
     save('inline-before.png', before.png);
