@@ -241,7 +241,14 @@ impl OrbitController {
                     for p in &mut self.pointers {
                         p.gesture = true;
                     }
-                    self.pointers.push(Pointer { id, x, y, kind, travelled: 0.0, gesture });
+                    self.pointers.push(Pointer {
+                        id,
+                        x,
+                        y,
+                        kind,
+                        travelled: 0.0,
+                        gesture,
+                    });
                 }
                 InputOutcome::Unchanged
             }
@@ -249,7 +256,9 @@ impl OrbitController {
                 let released = self.pointers.iter().find(|p| p.id == id).copied();
                 self.pointers.retain(|p| p.id != id);
                 match released {
-                    Some(p) if !p.gesture && p.travelled < TAP_SLOP_PX => InputOutcome::Tap { x: p.x, y: p.y },
+                    Some(p) if !p.gesture && p.travelled < TAP_SLOP_PX => {
+                        InputOutcome::Tap { x: p.x, y: p.y }
+                    }
                     _ => InputOutcome::Unchanged,
                 }
             }
@@ -485,20 +494,54 @@ mod tests {
     fn a_press_without_a_drag_is_a_tap_and_a_drag_or_pinch_is_not() {
         let mut cam = OrbitCamera::default();
         let mut ctl = OrbitController::default();
-        let down = |id, x, y| ViewInput::PointerDown { id, x, y, kind: PointerKind::Touch };
+        let down = |id, x, y| ViewInput::PointerDown {
+            id,
+            x,
+            y,
+            kind: PointerKind::Touch,
+        };
         ctl.apply(&mut cam, down(1, 100.0, 100.0), 600.0);
-        ctl.apply(&mut cam, ViewInput::PointerMove { id: 1, x: 102.0, y: 101.0 }, 600.0);
+        ctl.apply(
+            &mut cam,
+            ViewInput::PointerMove {
+                id: 1,
+                x: 102.0,
+                y: 101.0,
+            },
+            600.0,
+        );
         assert_eq!(cam, OrbitCamera::default(), "jitter does not move the view");
-        assert_eq!(ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0), InputOutcome::Tap { x: 102.0, y: 101.0 });
+        assert_eq!(
+            ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0),
+            InputOutcome::Tap { x: 102.0, y: 101.0 }
+        );
 
         ctl.apply(&mut cam, down(1, 100.0, 100.0), 600.0);
-        ctl.apply(&mut cam, ViewInput::PointerMove { id: 1, x: 140.0, y: 100.0 }, 600.0);
-        assert_eq!(ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0), InputOutcome::Unchanged);
+        ctl.apply(
+            &mut cam,
+            ViewInput::PointerMove {
+                id: 1,
+                x: 140.0,
+                y: 100.0,
+            },
+            600.0,
+        );
+        assert_eq!(
+            ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0),
+            InputOutcome::Unchanged
+        );
 
         ctl.apply(&mut cam, down(1, 100.0, 100.0), 600.0);
         ctl.apply(&mut cam, down(2, 200.0, 100.0), 600.0);
-        assert_eq!(ctl.apply(&mut cam, ViewInput::PointerUp { id: 2 }, 600.0), InputOutcome::Unchanged);
-        assert_eq!(ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0), InputOutcome::Unchanged, "the end of a pinch is not a tap");
+        assert_eq!(
+            ctl.apply(&mut cam, ViewInput::PointerUp { id: 2 }, 600.0),
+            InputOutcome::Unchanged
+        );
+        assert_eq!(
+            ctl.apply(&mut cam, ViewInput::PointerUp { id: 1 }, 600.0),
+            InputOutcome::Unchanged,
+            "the end of a pinch is not a tap"
+        );
     }
 
     #[test]

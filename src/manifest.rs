@@ -472,7 +472,10 @@ impl Manifest {
             .map(|raw| {
                 let path = json_path(raw);
                 let field = path.rsplit('.').next().unwrap_or(&path);
-                let known = KNOWN_FIELDS.iter().chain(crate::overlay::rules::KNOWN_FIELDS).copied();
+                let known = KNOWN_FIELDS
+                    .iter()
+                    .chain(crate::overlay::rules::KNOWN_FIELDS)
+                    .copied();
                 let message = match closest(field, known) {
                     Some(c) => format!("unknown field (did you mean \"{c}\"?)"),
                     None => "unknown field; remove it or check the manifest reference in README"

@@ -15,7 +15,10 @@ pub struct Window {
 
 impl Default for Window {
     fn default() -> Self {
-        Self { samples: Vec::with_capacity(WINDOW), next: 0 }
+        Self {
+            samples: Vec::with_capacity(WINDOW),
+            next: 0,
+        }
     }
 }
 
@@ -59,8 +62,12 @@ impl Window {
         }
         let mut sorted = self.samples.clone();
         sorted.sort_by(f64::total_cmp);
-        let rank = |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
-        Percentiles { p50: rank(0.50), p95: rank(0.95) }
+        let rank =
+            |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        Percentiles {
+            p50: rank(0.50),
+            p95: rank(0.95),
+        }
     }
 }
 
@@ -136,7 +143,13 @@ mod tests {
         for v in 1..=100 {
             w.push(v as f64);
         }
-        assert_eq!(w.percentiles(), Percentiles { p50: 50.0, p95: 95.0 });
+        assert_eq!(
+            w.percentiles(),
+            Percentiles {
+                p50: 50.0,
+                p95: 95.0
+            }
+        );
         assert_eq!(Window::default().percentiles(), Percentiles::default());
     }
 

@@ -201,7 +201,11 @@ fn a_source_section_parses_with_defaults() {
     }"#;
     let m = parse(json).unwrap();
     let src = m.source.as_ref().unwrap();
-    assert_eq!(src.max_message_bytes, 1024 * 1024, "1 MiB default frame limit");
+    assert_eq!(
+        src.max_message_bytes,
+        1024 * 1024,
+        "1 MiB default frame limit"
+    );
     assert_eq!(src.keep_alive_seconds, 30);
     assert_eq!(src.payload.id, "/id");
     assert_eq!(src.payload.value, "/v");
@@ -235,7 +239,10 @@ fn source_problems_name_the_field() {
         "sensors[2].binding.topic",
         "sensors[3].display.precision",
     ] {
-        assert!(paths.contains(&expected), "{expected} not reported; got {paths:?}");
+        assert!(
+            paths.contains(&expected),
+            "{expected} not reported; got {paths:?}"
+        );
     }
 }
 
@@ -247,11 +254,23 @@ fn ditto_bindings_need_thing_and_feature_path_and_secrets_stay_out_of_debug() {
       "sensors": [ { "id": "a", "name": "A", "node": "N", "binding": { "path": "attributes/x" } } ]
     }"#;
     let err = parse(json).unwrap_err();
-    assert!(err.contains("sensors[0].binding.thing: the ditto adapter needs the thing id"), "{err}");
-    assert!(err.contains("sensors[0].binding.path: the ditto adapter needs a path like features/"), "{err}");
+    assert!(
+        err.contains("sensors[0].binding.thing: the ditto adapter needs the thing id"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sensors[0].binding.path: the ditto adapter needs a path like features/"),
+        "{err}"
+    );
 
-    let ok = json.replace("\"path\": \"attributes/x\"", "\"thing\": \"org.acme:p\", \"path\": \"features/m/properties/t\"");
+    let ok = json.replace(
+        "\"path\": \"attributes/x\"",
+        "\"thing\": \"org.acme:p\", \"path\": \"features/m/properties/t\"",
+    );
     let m = parse(&ok).unwrap();
     let shown = format!("{m:?}");
-    assert!(!shown.contains("s3cret"), "credentials are redacted in Debug output");
+    assert!(
+        !shown.contains("s3cret"),
+        "credentials are redacted in Debug output"
+    );
 }

@@ -105,7 +105,10 @@ impl Doc {
     }
 
     fn glb(&self) -> Vec<u8> {
-        glb(&self.json(json!({ "byteLength": self.bin.len() })), Some(&self.bin))
+        glb(
+            &self.json(json!({ "byteLength": self.bin.len() })),
+            Some(&self.bin),
+        )
     }
 
     fn gltf_data_uri(&self) -> Vec<u8> {
@@ -114,11 +117,13 @@ impl Doc {
             "data:application/octet-stream;base64,{}",
             base64::engine::general_purpose::STANDARD.encode(&self.bin)
         );
-        self.json(json!({ "byteLength": self.bin.len(), "uri": uri })).into_bytes()
+        self.json(json!({ "byteLength": self.bin.len(), "uri": uri }))
+            .into_bytes()
     }
 
     fn gltf_external(&self, uri: &str) -> Vec<u8> {
-        self.json(json!({ "byteLength": self.bin.len(), "uri": uri })).into_bytes()
+        self.json(json!({ "byteLength": self.bin.len(), "uri": uri }))
+            .into_bytes()
     }
 }
 
@@ -173,8 +178,9 @@ fn cube() -> Doc {
     let mut doc = Doc::default();
     let position = doc.floats(&CUBE_POSITIONS, "VEC3");
     let indices = doc.indices_u16(&CUBE_INDICES);
-    let mesh =
-        doc.mesh(vec![json!({ "attributes": { "POSITION": position }, "indices": indices })]);
+    let mesh = doc.mesh(vec![
+        json!({ "attributes": { "POSITION": position }, "indices": indices }),
+    ]);
     doc.node(json!({ "name": "pump", "mesh": mesh }));
     doc
 }
@@ -206,10 +212,16 @@ fn assert_problem(result: Result<TwinModel, ModelError>, path: &str, fragment: &
         Err(e) => e,
     };
     assert!(
-        error.problems.iter().any(|p| p.path == path && p.message.contains(fragment)),
+        error
+            .problems
+            .iter()
+            .any(|p| p.path == path && p.message.contains(fragment)),
         "expected a problem at {path} containing {fragment:?}, got:\n{error}"
     );
-    assert!(error.to_string().contains(path), "the message should name {path}: {error}");
+    assert!(
+        error.to_string().contains(path),
+        "the message should name {path}: {error}"
+    );
 }
 
 fn first_primitive(model: &TwinModel) -> &Primitive {
@@ -252,7 +264,10 @@ fn indexed_cube_glb_loads() {
 fn non_indexed_primitive_counts_its_vertices() {
     let mut doc = Doc::default();
     let position = doc.floats(
-        &[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0],
+        &[
+            0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0,
+            1.0,
+        ],
         "VEC3",
     );
     doc.mesh(vec![json!({ "attributes": { "POSITION": position } })]);
@@ -304,7 +319,10 @@ fn child_world_is_parent_times_child() {
     assert_eq!(model.roots, vec![1]);
     assert_eq!(model.nodes[0].parent, Some(1));
     assert_eq!(model.nodes[1].children, vec![0]);
-    assert_eq!(model.nodes[0].world, model.nodes[1].world * model.nodes[0].local);
+    assert_eq!(
+        model.nodes[0].world,
+        model.nodes[1].world * model.nodes[0].local
+    );
     // Vertex (1, 0, 0): child → (1, 5, 0); parent scales by 2 and moves by 10 in x.
     let bounds = model.bounds().unwrap();
     assert_close(bounds.min, Vec3::new(10.0, 10.0, 0.0));
@@ -322,10 +340,17 @@ fn trs_and_matrix_nodes() {
         "matrix": [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 3.0, 4.0, 5.0, 1.0]
     }));
     let model = loaded(&doc.glb());
-    assert_eq!(model.roots, vec![0, 1], "without scenes every parentless node is a root");
+    assert_eq!(
+        model.roots,
+        vec![0, 1],
+        "without scenes every parentless node is a root"
+    );
     let rotated = model.nodes[0].world.transform_point3(Vec3::X);
     assert_close(rotated, Vec3::new(0.0, 3.0, 0.0));
-    assert_eq!(model.nodes[1].local, Mat4::from_translation(Vec3::new(3.0, 4.0, 5.0)));
+    assert_eq!(
+        model.nodes[1].local,
+        Mat4::from_translation(Vec3::new(3.0, 4.0, 5.0))
+    );
     let bounds = model.bounds().unwrap();
     assert_close(bounds.min, Vec3::new(-3.0, 0.0, 0.0));
     assert_close(bounds.max, Vec3::new(4.0, 5.0, 5.0));
@@ -345,8 +370,11 @@ fn given_normals_are_normalized_and_zero_ones_replaced() {
     let normals = doc.floats(&[0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0], "VEC3");
     doc.meshes[0]["primitives"][0]["attributes"]["NORMAL"] = json!(normals);
     let model = loaded(&doc.glb());
-    let normals: Vec<Vec3> =
-        first_primitive(&model).vertices.iter().map(|v| Vec3::from(v.normal)).collect();
+    let normals: Vec<Vec3> = first_primitive(&model)
+        .vertices
+        .iter()
+        .map(|v| Vec3::from(v.normal))
+        .collect();
     assert_eq!(normals, vec![Vec3::Z, Vec3::Z, Vec3::Y]);
 }
 
@@ -362,7 +390,9 @@ fn interleaved_attributes_honour_byte_stride() {
         json!({ "bufferView": view, "componentType": FLOAT, "type": "VEC3", "count": 3 }),
     );
     let normal = doc.accessor(json!({ "bufferView": view, "byteOffset": 12, "componentType": FLOAT, "type": "VEC3", "count": 3 }));
-    doc.mesh(vec![json!({ "attributes": { "POSITION": position, "NORMAL": normal } })]);
+    doc.mesh(vec![
+        json!({ "attributes": { "POSITION": position, "NORMAL": normal } }),
+    ]);
     doc.node(json!({ "mesh": 0 }));
     let model = loaded(&doc.glb());
     let vertices = &first_primitive(&model).vertices;
@@ -379,8 +409,10 @@ fn normalized_u8_colours_and_u16_texcoords() {
     let colour = doc.accessor(json!({
         "bufferView": view, "componentType": UNSIGNED_BYTE, "normalized": true, "type": "VEC4", "count": 3
     }));
-    let uvs: Vec<u8> =
-        [0u16, 65535, 65535, 0, 0, 32768].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let uvs: Vec<u8> = [0u16, 65535, 65535, 0, 0, 32768]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     let view = doc.view(&uvs, None);
     let uv = doc.accessor(json!({
         "bufferView": view, "componentType": UNSIGNED_SHORT, "normalized": true, "type": "VEC2", "count": 3
@@ -403,11 +435,18 @@ fn vec3_float_colours_get_opaque_alpha() {
     let colour = doc.floats(&[0.5, 0.25, 1.0, 0.5, 0.25, 1.0, 0.5, 0.25, 1.0], "VEC3");
     doc.meshes[0]["primitives"][0]["attributes"]["COLOR_0"] = json!(colour);
     let model = loaded(&doc.glb());
-    assert!(first_primitive(&model).vertices.iter().all(|v| v.color == [0.5, 0.25, 1.0, 1.0]));
+    assert!(
+        first_primitive(&model)
+            .vertices
+            .iter()
+            .all(|v| v.color == [0.5, 0.25, 1.0, 1.0])
+    );
 }
 
 fn png_2x2() -> (Vec<u8>, Vec<u8>) {
-    let rgba = vec![255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 255, 255, 255, 128];
+    let rgba = vec![
+        255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 255, 255, 255, 128,
+    ];
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
         .write_image(&rgba, 2, 2, image::ExtendedColorType::Rgba8)
@@ -428,13 +467,27 @@ fn base_colour_factor_and_embedded_png_texture() {
     ];
     doc.meshes[0]["primitives"][0]["material"] = json!(0);
     let model = loaded(&doc.glb());
-    assert_eq!(model.textures, vec![Texture { width: 2, height: 2, rgba }]);
+    assert_eq!(
+        model.textures,
+        vec![Texture {
+            width: 2,
+            height: 2,
+            rgba
+        }]
+    );
     let material = &model.materials[0];
     assert_eq!(material.base_color, [0.5, 0.25, 1.0, 0.75]);
     assert_eq!(material.base_color_texture, Some(0));
     // glTF defaults for what the file leaves out.
-    assert_eq!((material.metallic, material.roughness, material.double_sided), (1.0, 1.0, false));
-    assert_eq!(model.materials[1].base_color_texture, Some(0), "one texture per image");
+    assert_eq!(
+        (material.metallic, material.roughness, material.double_sided),
+        (1.0, 1.0, false)
+    );
+    assert_eq!(
+        model.materials[1].base_color_texture,
+        Some(0),
+        "one texture per image"
+    );
     assert_eq!(first_primitive(&model).material, 0);
 }
 
@@ -463,12 +516,21 @@ fn embedded_jpeg_and_grey_png_textures_decode_to_rgba() {
     ];
     let model = loaded(&doc.glb());
     let jpeg_tex = &model.textures[0];
-    assert_eq!((jpeg_tex.width, jpeg_tex.height, jpeg_tex.rgba.len()), (16, 16, 16 * 16 * 4));
+    assert_eq!(
+        (jpeg_tex.width, jpeg_tex.height, jpeg_tex.rgba.len()),
+        (16, 16, 16 * 16 * 4)
+    );
     for px in jpeg_tex.rgba.chunks_exact(4) {
-        assert!(px[0].abs_diff(200) <= 3 && px[1].abs_diff(120) <= 3 && px[2].abs_diff(40) <= 3, "{px:?}");
+        assert!(
+            px[0].abs_diff(200) <= 3 && px[1].abs_diff(120) <= 3 && px[2].abs_diff(40) <= 3,
+            "{px:?}"
+        );
         assert_eq!(px[3], 255);
     }
-    assert_eq!(model.textures[1].rgba, vec![10, 10, 10, 255, 250, 250, 250, 255]);
+    assert_eq!(
+        model.textures[1].rgba,
+        vec![10, 10, 10, 255, 250, 250, 250, 255]
+    );
 }
 
 #[test]
@@ -516,7 +578,9 @@ fn gltf_with_data_uri_buffer() {
 
 #[test]
 fn malformed_data_uri_names_the_buffer() {
-    let gltf = String::from_utf8(cube().gltf_data_uri()).unwrap().replace("base64,", "base64,@@");
+    let gltf = String::from_utf8(cube().gltf_data_uri())
+        .unwrap()
+        .replace("base64,", "base64,@@");
     assert_problem(load(gltf.as_bytes()), "buffers[0].uri", "base64");
 }
 
@@ -524,7 +588,10 @@ fn malformed_data_uri_names_the_buffer() {
 fn gltf_with_external_buffer() {
     let doc = cube();
     let gltf = doc.gltf_external("pump.bin");
-    assert_eq!(required_resources(&gltf, "pump.gltf").unwrap(), vec!["pump.bin".to_owned()]);
+    assert_eq!(
+        required_resources(&gltf, "pump.gltf").unwrap(),
+        vec!["pump.bin".to_owned()]
+    );
 
     let resources = Resources::from([("pump.bin".to_owned(), doc.bin.clone())]);
     let model = load_model(&gltf, "pump.gltf", &resources).unwrap();
@@ -535,7 +602,11 @@ fn gltf_with_external_buffer() {
     assert_problem(missing, "buffers[0].uri", "\"pump.bin\" was not provided");
 
     let short = Resources::from([("pump.bin".to_owned(), doc.bin[..10].to_vec())]);
-    assert_problem(load_model(&gltf, "pump.gltf", &short), "buffers[0]", "byteLength");
+    assert_problem(
+        load_model(&gltf, "pump.gltf", &short),
+        "buffers[0]",
+        "byteLength",
+    );
 }
 
 #[test]
@@ -557,7 +628,10 @@ fn required_resources_lists_buffers_and_used_images_once() {
         required_resources(&gltf, "m.gltf").unwrap(),
         vec!["model.bin", "textures/paint.png"]
     );
-    assert_eq!(required_resources(&cube().glb(), "m.glb").unwrap(), Vec::<String>::new());
+    assert_eq!(
+        required_resources(&cube().glb(), "m.glb").unwrap(),
+        Vec::<String>::new()
+    );
     assert!(required_resources(b"not a model", "x").is_err());
     assert!(required_resources(b"", "x").is_err());
 
@@ -567,14 +641,20 @@ fn required_resources_lists_buffers_and_used_images_once() {
         ("textures/paint.png".to_owned(), png),
     ]);
     // The data-URI image is valid base64 but not an image.
-    assert_problem(load_model(&gltf, "m.gltf", &resources), "images[2]", "not a PNG or JPEG");
+    assert_problem(
+        load_model(&gltf, "m.gltf", &resources),
+        "images[2]",
+        "not a PNG or JPEG",
+    );
 }
 
 #[test]
 fn triangle_strips_and_fans_become_lists() {
     let mut doc = Doc::default();
-    let position =
-        doc.floats(&[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0], "VEC3");
+    let position = doc.floats(
+        &[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0],
+        "VEC3",
+    );
     doc.mesh(vec![
         json!({ "attributes": { "POSITION": position }, "mode": 5 }),
         json!({ "attributes": { "POSITION": position }, "mode": 6 }),
@@ -596,10 +676,19 @@ fn accessor_without_buffer_view_reads_zeros() {
     doc.meshes[0]["primitives"][0]["attributes"]["NORMAL"] = json!(normal);
     let model = loaded(&doc.glb());
     // All-zero normals fall back to generated ones.
-    assert!(first_primitive(&model).vertices.iter().all(|v| v.normal == [0.0, 0.0, 1.0]));
+    assert!(
+        first_primitive(&model)
+            .vertices
+            .iter()
+            .all(|v| v.normal == [0.0, 0.0, 1.0])
+    );
 
     doc.accessors[normal]["count"] = json!(1u64 << 40);
-    assert_problem(load(&doc.glb()), &format!("accessors[{normal}]"), "no bufferView");
+    assert_problem(
+        load(&doc.glb()),
+        &format!("accessors[{normal}]"),
+        "no bufferView",
+    );
 }
 
 #[test]
@@ -674,7 +763,11 @@ fn buffer_longer_than_bin_chunk() {
 fn buffer_view_past_its_buffer() {
     let mut doc = cube();
     doc.views[1]["byteLength"] = json!(1000);
-    assert_problem(load(&doc.glb()), "bufferViews[1]", "runs past the end of buffers[0]");
+    assert_problem(
+        load(&doc.glb()),
+        "bufferViews[1]",
+        "runs past the end of buffers[0]",
+    );
     doc.views[1]["byteOffset"] = json!(u64::MAX);
     assert_problem(load(&doc.glb()), "bufferViews[1]", "runs past the end");
 }
@@ -683,7 +776,11 @@ fn buffer_view_past_its_buffer() {
 fn accessor_count_past_its_view() {
     let mut doc = cube();
     doc.accessors[0]["count"] = json!(9);
-    assert_problem(load(&doc.glb()), "accessors[0]", "bufferViews[0] has only 96 bytes");
+    assert_problem(
+        load(&doc.glb()),
+        "accessors[0]",
+        "bufferViews[0] has only 96 bytes",
+    );
     let mut doc = cube();
     doc.accessors[0]["byteOffset"] = json!(4);
     assert_problem(load(&doc.glb()), "accessors[0]", "byteOffset 4");
@@ -711,7 +808,11 @@ fn index_out_of_range() {
     doc.views.pop();
     doc.accessors.pop();
     doc.indices_u16(&indices);
-    assert_problem(load(&doc.glb()), "accessors[1]", "index 7 is 8, out of range");
+    assert_problem(
+        load(&doc.glb()),
+        "accessors[1]",
+        "index 7 is 8, out of range",
+    );
 }
 
 #[test]
@@ -723,16 +824,20 @@ fn index_count_must_form_triangles() {
 
 #[test]
 fn non_finite_positions() {
-    for (bad, expected) in
-        [(f32::NAN, "position 1 is NaN"), (f32::INFINITY, "position 1 is infinite")]
-    {
+    for (bad, expected) in [
+        (f32::NAN, "position 1 is NaN"),
+        (f32::INFINITY, "position 1 is infinite"),
+    ] {
         let mut doc = Doc::default();
         let position = doc.floats(&[0.0, 0.0, 0.0, 1.0, bad, 0.0, 0.0, 1.0, 0.0], "VEC3");
         doc.mesh(vec![json!({ "attributes": { "POSITION": position } })]);
         let result = load(&doc.glb());
         assert_problem(result, "accessors[0]", expected);
         let message = load(&doc.glb()).unwrap_err().to_string();
-        assert!(message.contains("positions must be finite numbers"), "{message}");
+        assert!(
+            message.contains("positions must be finite numbers"),
+            "{message}"
+        );
     }
 }
 
@@ -798,7 +903,11 @@ fn node_with_two_parents() {
     let mut doc = triangle();
     doc.node(json!({ "children": [0] }));
     doc.node(json!({ "children": [0] }));
-    assert_problem(load(&doc.glb()), "nodes[0]", "two parents (nodes[1] and nodes[2])");
+    assert_problem(
+        load(&doc.glb()),
+        "nodes[0]",
+        "two parents (nodes[1] and nodes[2])",
+    );
 }
 
 #[test]
@@ -806,14 +915,21 @@ fn scene_must_list_roots() {
     let mut doc = triangle();
     doc.node(json!({ "children": [0] }));
     doc.scene = Some(vec![1, 0]);
-    assert_problem(load(&doc.glb()), "scenes[0].nodes[1]", "nodes[0] is a child of nodes[1]");
+    assert_problem(
+        load(&doc.glb()),
+        "scenes[0].nodes[1]",
+        "nodes[0] is a child of nodes[1]",
+    );
 }
 
 #[test]
 fn u8_and_u32_indices() {
     for (component, bytes) in [
         (UNSIGNED_BYTE, vec![0u8, 2, 1]),
-        (5125, [0u32, 2, 1].iter().flat_map(|i| i.to_le_bytes()).collect()),
+        (
+            5125,
+            [0u32, 2, 1].iter().flat_map(|i| i.to_le_bytes()).collect(),
+        ),
     ] {
         let mut doc = triangle();
         let view = doc.view(&bytes, None);
@@ -824,7 +940,10 @@ fn u8_and_u32_indices() {
         let model = loaded(&doc.glb());
         assert_eq!(first_primitive(&model).indices, vec![0, 2, 1]);
         // Clockwise seen from +z, so the generated normals face -z.
-        assert_close(Vec3::from(first_primitive(&model).vertices[0].normal), Vec3::NEG_Z);
+        assert_close(
+            Vec3::from(first_primitive(&model).vertices[0].normal),
+            Vec3::NEG_Z,
+        );
     }
 }
 
@@ -902,7 +1021,8 @@ fn dangling_references_are_validation_problems() {
 #[test]
 fn unsupported_required_extension() {
     let mut doc = cube();
-    doc.extra.push(("extensionsRequired", json!(["KHR_draco_mesh_compression"])));
+    doc.extra
+        .push(("extensionsRequired", json!(["KHR_draco_mesh_compression"])));
     assert_problem(load(&doc.glb()), "extensionsRequired[0]", "not support");
 }
 
@@ -923,7 +1043,11 @@ fn attribute_count_mismatch() {
     let mut doc = triangle();
     let normals = doc.floats(&[0.0, 0.0, 1.0, 0.0, 0.0, 1.0], "VEC3");
     doc.meshes[0]["primitives"][0]["attributes"]["NORMAL"] = json!(normals);
-    assert_problem(load(&doc.glb()), &format!("accessors[{normals}]"), "has 2 elements");
+    assert_problem(
+        load(&doc.glb()),
+        &format!("accessors[{normals}]"),
+        "has 2 elements",
+    );
 }
 
 #[test]
@@ -941,7 +1065,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -1006,12 +1133,26 @@ fn byte_flips_return() {
 fn json_mutations_return() {
     let gltf = String::from_utf8(cube().gltf_data_uri()).unwrap();
     let mut rng = Lcg(3);
-    let replacements = ["0", "-1", "4294967296", "1e39", "null", "[]", "{}", "\"x\"", "9999999999"];
-    let numbers: Vec<usize> =
-        gltf.match_indices(|c: char| c.is_ascii_digit()).map(|(i, _)| i).collect();
+    let replacements = [
+        "0",
+        "-1",
+        "4294967296",
+        "1e39",
+        "null",
+        "[]",
+        "{}",
+        "\"x\"",
+        "9999999999",
+    ];
+    let numbers: Vec<usize> = gltf
+        .match_indices(|c: char| c.is_ascii_digit())
+        .map(|(i, _)| i)
+        .collect();
     for _ in 0..2000 {
         let at = numbers[rng.next() as usize % numbers.len()];
-        let end = gltf[at..].find(|c: char| !c.is_ascii_digit()).map_or(gltf.len(), |e| at + e);
+        let end = gltf[at..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(gltf.len(), |e| at + e);
         let replacement = replacements[rng.next() as usize % replacements.len()];
         let mutated = format!("{}{}{}", &gltf[..at], replacement, &gltf[end..]);
         let _ = load(mutated.as_bytes());

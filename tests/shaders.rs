@@ -16,19 +16,28 @@ use uniforms::{MaterialUniform, NodeUniform, OverlayUniform, ViewUniform};
 
 fn parse(name: &str, source: &str) -> naga::Module {
     naga::front::wgsl::parse_str(source).unwrap_or_else(|e| {
-        panic!("{name} does not parse:\n{}", e.emit_to_string_with_path(source, name))
+        panic!(
+            "{name} does not parse:\n{}",
+            e.emit_to_string_with_path(source, name)
+        )
     })
 }
 
 #[test]
 fn every_shader_parses_and_validates() {
-    assert!(!twinlens::shaders::ALL.is_empty(), "no shaders listed in shaders::ALL");
+    assert!(
+        !twinlens::shaders::ALL.is_empty(),
+        "no shaders listed in shaders::ALL"
+    );
     for &(name, source) in twinlens::shaders::ALL {
         let module = parse(name, source);
         Validator::new(ValidationFlags::all(), Capabilities::empty())
             .validate(&module)
             .unwrap_or_else(|e| {
-                panic!("{name} fails validation:\n{}", e.emit_to_string_with_path(source, name))
+                panic!(
+                    "{name} fails validation:\n{}",
+                    e.emit_to_string_with_path(source, name)
+                )
             });
     }
 }
@@ -44,7 +53,10 @@ fn wgsl_struct(module: &naga::Module, name: &str) -> (u32, Vec<(String, u32)>) {
     match &ty.inner {
         naga::TypeInner::Struct { members, span } => (
             *span,
-            members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect(),
+            members
+                .iter()
+                .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+                .collect(),
         ),
         other => panic!("{name} in mesh.wgsl is not a struct: {other:?}"),
     }
@@ -64,7 +76,10 @@ fn assert_layout(
         span, expected_size,
         "WGSL {name} is {span} bytes; the renderer expects {expected_size}"
     );
-    assert_eq!(rust_size, expected_size as usize, "Rust {name} is {rust_size} bytes, WGSL {span}");
+    assert_eq!(
+        rust_size, expected_size as usize,
+        "Rust {name} is {rust_size} bytes, WGSL {span}"
+    );
     for &(member, rust_offset) in rust_offsets {
         let wgsl_offset = members
             .iter()
@@ -110,7 +125,10 @@ fn mesh_uniform_layouts_match_the_rust_structs() {
         ],
     );
     // Recolouring rewrites exactly the tint fields.
-    assert_eq!(uniforms::NODE_TINT_BYTES.start, offset_of!(NodeUniform, tint_color));
+    assert_eq!(
+        uniforms::NODE_TINT_BYTES.start,
+        offset_of!(NodeUniform, tint_color)
+    );
     assert_eq!(uniforms::NODE_TINT_BYTES.end, size_of::<NodeUniform>());
     assert_layout(
         &module,
@@ -195,9 +213,15 @@ fn node_tint_is_sanitised_like_the_cpu_blend() {
     assert_eq!(u.tint_color, [1.0, 0.5, 0.0, 0.0]);
     assert_eq!(u.tint_strength, 0.55);
     u.set_tint(uniforms::TINT_BLEND, [0.0; 3], f32::NAN);
-    assert_eq!(u.tint_strength, 0.0, "NaN strength leaves the material, as blend() does");
+    assert_eq!(
+        u.tint_strength, 0.0,
+        "NaN strength leaves the material, as blend() does"
+    );
     u.set_tint(uniforms::TINT_REPLACE, [0.2; 3], 0.1);
-    assert_eq!((u.tint_mode, u.tint_strength), (uniforms::TINT_REPLACE, 1.0));
+    assert_eq!(
+        (u.tint_mode, u.tint_strength),
+        (uniforms::TINT_REPLACE, 1.0)
+    );
     u.set_tint(99, [0.2; 3], 1.0);
     assert_eq!(u.tint_mode, uniforms::TINT_NONE);
 }
@@ -266,11 +290,17 @@ fn overlay_instance_attributes_match_the_rust_struct() {
     found.sort_unstable_by_key(|f| f.0);
     use naga::ScalarKind::{Float, Uint};
     // color is Unorm8x4 on the Rust side: a float vec4 in the shader.
-    assert_eq!(found, vec![(0, 4, Float), (1, 4, Uint), (2, 4, Float), (3, 1, Uint)]);
+    assert_eq!(
+        found,
+        vec![(0, 4, Float), (1, 4, Uint), (2, 4, Float), (3, 1, Uint)]
+    );
 
     // Kind codes and flags are spelled out in the shader too.
     let src = twinlens::shaders::OVERLAY;
-    let units = format!("const LENGTH_UNITS_PER_PX: f32 = {:.1};", scene::LENGTH_UNITS_PER_PX);
+    let units = format!(
+        "const LENGTH_UNITS_PER_PX: f32 = {:.1};",
+        scene::LENGTH_UNITS_PER_PX
+    );
     assert!(src.contains(&units), "overlay.wgsl must declare `{units}`");
     for (name, value) in [
         ("KIND_PLATE", scene::KIND_PLATE),

@@ -65,7 +65,10 @@ enum Command {
     /// Rasterise the label font into the signed-distance-field atlas the web app embeds.
     GenFont {
         /// TrueType font to rasterise.
-        #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
+        #[arg(
+            long,
+            default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+        )]
         ttf: PathBuf,
         /// Output file.
         #[arg(long, default_value = "src/overlay/font.sdf")]

@@ -29,25 +29,39 @@ impl MqttTarget {
     pub fn parse(url: &str, prefix: &str) -> Result<MqttTarget, String> {
         let rest = url.strip_prefix("mqtt://").unwrap_or(url);
         if rest.contains("://") || rest.is_empty() || rest.contains('/') {
-            return Err(format!("--mqtt {url:?}: expected mqtt://host:port (TCP; TLS is not supported)"));
+            return Err(format!(
+                "--mqtt {url:?}: expected mqtt://host:port (TCP; TLS is not supported)"
+            ));
         }
-        let addr = if rest.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        let addr = if rest
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
             rest.to_owned()
         } else {
             format!("{rest}:1883")
         };
         let prefix = prefix.trim_end_matches('/');
         if prefix.is_empty() || prefix.contains(['+', '#']) {
-            return Err(format!("--mqtt-prefix {prefix:?}: expected a topic without wildcards"));
+            return Err(format!(
+                "--mqtt-prefix {prefix:?}: expected a topic without wildcards"
+            ));
         }
-        Ok(MqttTarget { addr, prefix: prefix.to_owned() })
+        Ok(MqttTarget {
+            addr,
+            prefix: prefix.to_owned(),
+        })
     }
 }
 
 /// The topic and payload of each reading in a simulator frame.
 pub fn frame_to_publishes(frame: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(frame) else { return Vec::new() };
-    let Some(readings) = v.get("readings").and_then(|r| r.as_array()) else { return Vec::new() };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(frame) else {
+        return Vec::new();
+    };
+    let Some(readings) = v.get("readings").and_then(|r| r.as_array()) else {
+        return Vec::new();
+    };
     readings
         .iter()
         .filter_map(|r| {
@@ -89,7 +103,10 @@ async fn session(
         keep_alive: KEEP_ALIVE_S,
         clean_session: true,
     };
-    stream.write_all(&encode(&connect)).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(&encode(&connect))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut decoder = Decoder::new(MAX_INBOUND);
     let mut buf = [0u8; 4096];
     // CONNACK first.
@@ -104,12 +121,19 @@ async fn session(
         decoder.push(&buf[..n]);
         match decoder.next_packet().map_err(|e| e.to_string())? {
             Some(Packet::ConnAck { return_code: 0, .. }) => break,
-            Some(Packet::ConnAck { return_code, .. }) => return Err(format!("the broker refused the connection (CONNACK {return_code})")),
+            Some(Packet::ConnAck { return_code, .. }) => {
+                return Err(format!(
+                    "the broker refused the connection (CONNACK {return_code})"
+                ));
+            }
             Some(other) => return Err(format!("expected CONNACK, got {}", other.name())),
             None => {}
         }
     }
-    eprintln!("mqtt: publishing the simulation to {} under {}/<sensor id>", target.addr, target.prefix);
+    eprintln!(
+        "mqtt: publishing the simulation to {} under {}/<sensor id>",
+        target.addr, target.prefix
+    );
     let mut ping = tokio::time::interval(Duration::from_secs(u64::from(KEEP_ALIVE_S) / 2));
     loop {
         tokio::select! {
@@ -148,8 +172,14 @@ mod tests {
     #[test]
     fn targets_parse_with_a_default_port_and_refuse_wildcard_prefixes() {
         let t = MqttTarget::parse("mqtt://127.0.0.1:1884", "plant/p101/").unwrap();
-        assert_eq!((t.addr.as_str(), t.prefix.as_str()), ("127.0.0.1:1884", "plant/p101"));
-        assert_eq!(MqttTarget::parse("broker.local", "p").unwrap().addr, "broker.local:1883");
+        assert_eq!(
+            (t.addr.as_str(), t.prefix.as_str()),
+            ("127.0.0.1:1884", "plant/p101")
+        );
+        assert_eq!(
+            MqttTarget::parse("broker.local", "p").unwrap().addr,
+            "broker.local:1883"
+        );
         assert!(MqttTarget::parse("ws://x:9001", "p").is_err());
         assert!(MqttTarget::parse("mqtt://x", "plant/#").is_err());
     }
@@ -161,7 +191,10 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].0, "plant/p101.motor.current");
         let payload: serde_json::Value = serde_json::from_slice(&out[0].1).unwrap();
-        assert_eq!(payload, serde_json::json!({ "v": 48.5, "t": 1700000000000u64 }));
+        assert_eq!(
+            payload,
+            serde_json::json!({ "v": 48.5, "t": 1700000000000u64 })
+        );
         assert_eq!(out[1].1, br#"{"t":5,"v":true}"#.to_vec());
         assert!(frame_to_publishes("not json", "p").is_empty());
     }

@@ -99,7 +99,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let mqtt_target = match args.mqtt.as_deref().map(|u| crate::mqtt_publish::MqttTarget::parse(u, &args.mqtt_prefix)) {
+    let mqtt_target = match args
+        .mqtt
+        .as_deref()
+        .map(|u| crate::mqtt_publish::MqttTarget::parse(u, &args.mqtt_prefix))
+    {
         Some(Err(e)) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);

@@ -28,7 +28,11 @@ pub struct SensorAnchor {
 }
 
 /// Anchors of every sensor whose node exists, in manifest order. Computed once per model.
-pub fn sensor_anchors(manifest: &Manifest, model: &TwinModel, placement: Mat4) -> Vec<SensorAnchor> {
+pub fn sensor_anchors(
+    manifest: &Manifest,
+    model: &TwinModel,
+    placement: Mat4,
+) -> Vec<SensorAnchor> {
     manifest
         .sensors
         .iter()
@@ -36,11 +40,20 @@ pub fn sensor_anchors(manifest: &Manifest, model: &TwinModel, placement: Mat4) -
         .filter_map(|(i, s)| {
             let node = model.node_by_name(&s.node)?;
             let anchor = match subtree_bounds(model, node, placement) {
-                Some(b) => Vec3::new((b.min.x + b.max.x) * 0.5, b.max.y, (b.min.z + b.max.z) * 0.5),
+                Some(b) => Vec3::new(
+                    (b.min.x + b.max.x) * 0.5,
+                    b.max.y,
+                    (b.min.z + b.max.z) * 0.5,
+                ),
                 // A node without geometry (a group or an empty) labels its origin.
                 None => placement.transform_point3(model.nodes[node].world.w_axis.truncate()),
             };
-            Some(SensorAnchor { sensor: i, node, anchor, position: s.display.label_position(anchor) })
+            Some(SensorAnchor {
+                sensor: i,
+                node,
+                anchor,
+                position: s.display.label_position(anchor),
+            })
         })
         .collect()
 }
@@ -52,12 +65,16 @@ fn subtree_bounds(model: &TwinModel, root: usize, placement: Mat4) -> Option<Aab
     let mut stack = vec![root];
     let mut seen = vec![false; model.nodes.len()];
     while let Some(i) = stack.pop() {
-        let Some(node) = model.nodes.get(i) else { continue };
+        let Some(node) = model.nodes.get(i) else {
+            continue;
+        };
         if std::mem::replace(&mut seen[i], true) {
             continue;
         }
         stack.extend(node.children.iter().copied());
-        let Some(mesh) = node.mesh.and_then(|m| model.meshes.get(m)) else { continue };
+        let Some(mesh) = node.mesh.and_then(|m| model.meshes.get(m)) else {
+            continue;
+        };
         let m = placement * node.world;
         for v in mesh.primitives.iter().flat_map(|p| &p.vertices) {
             let w = m.transform_point3(Vec3::from(v.position));
@@ -96,7 +113,13 @@ impl SensorLabel {
 }
 
 /// Fills `out` with sensor `index`'s label as of `now_ms`, reusing its allocations.
-pub fn sensor_label(index: usize, sensor: &Sensor, store: &SensorStore, now_ms: f64, out: &mut SensorLabel) {
+pub fn sensor_label(
+    index: usize,
+    sensor: &Sensor,
+    store: &SensorStore,
+    now_ms: f64,
+    out: &mut SensorLabel,
+) {
     let latest = store.latest(index);
     let freshness = store.freshness(index, now_ms);
     let age = match freshness {
@@ -112,13 +135,19 @@ pub fn sensor_label(index: usize, sensor: &Sensor, store: &SensorStore, now_ms: 
     out.title.push_str(&sensor.name);
     out.value = match value {
         Some(v) => {
-            let unit = latest.and_then(|s| s.unit.as_deref()).or(sensor.unit.as_deref());
+            let unit = latest
+                .and_then(|s| s.unit.as_deref())
+                .or(sensor.unit.as_deref());
             format_value(v, unit, sensor.display.precision, sensor.range)
         }
         None => "no data".to_owned(),
     };
     out.detail = match freshness {
-        Freshness::Stale { age_ms } => Some(format!("{} · {}", classified.status_text(), format_age(age_ms))),
+        Freshness::Stale { age_ms } => Some(format!(
+            "{} · {}",
+            classified.status_text(),
+            format_age(age_ms)
+        )),
         Freshness::NoData => Some(classified.status_text().to_owned()),
         Freshness::Live => None,
     };
@@ -129,7 +158,9 @@ pub fn sensor_label(index: usize, sensor: &Sensor, store: &SensorStore, now_ms: 
 /// Samples the history down to [`SPARKLINE_POINTS`] and scales it to 0..1.
 fn sparkline(store: &SensorStore, index: usize, range: Option<[f64; 2]>, out: &mut Vec<f32>) {
     out.clear();
-    let Some(history) = store.history_buffer(index) else { return };
+    let Some(history) = store.history_buffer(index) else {
+        return;
+    };
     let n = history.len();
     if n < 2 {
         return;
@@ -154,7 +185,10 @@ fn sparkline(store: &SensorStore, index: usize, range: Option<[f64; 2]>, out: &m
 
 /// True when `label` needs attention before others (used to order details, not layout).
 pub fn is_alerting(label: &SensorLabel) -> bool {
-    matches!(label.classified.state, SensorState::Alarm | SensorState::Warning)
+    matches!(
+        label.classified.state,
+        SensorState::Alarm | SensorState::Warning
+    )
 }
 
 #[cfg(test)]
@@ -181,7 +215,12 @@ mod tests {
     }
 
     fn vertex(p: [f32; 3]) -> Vertex {
-        Vertex { position: p, normal: [0.0, 1.0, 0.0], uv: [0.0; 2], color: [1.0; 4] }
+        Vertex {
+            position: p,
+            normal: [0.0, 1.0, 0.0],
+            uv: [0.0; 2],
+            color: [1.0; 4],
+        }
     }
 
     /// A `Motor` node at x = 2 with a child box on top, and an empty `Group` at z = 5.
@@ -189,7 +228,11 @@ mod tests {
         let cube = |y0: f32, y1: f32| Mesh {
             name: None,
             primitives: vec![Primitive {
-                vertices: vec![vertex([-0.5, y0, -0.5]), vertex([0.5, y1, 0.5]), vertex([0.5, y0, -0.5])],
+                vertices: vec![
+                    vertex([-0.5, y0, -0.5]),
+                    vertex([0.5, y1, 0.5]),
+                    vertex([0.5, y0, -0.5]),
+                ],
                 indices: vec![0, 1, 2],
                 material: 0,
             }],
@@ -205,9 +248,27 @@ mod tests {
         TwinModel {
             source_name: "m.glb".into(),
             nodes: vec![
-                node("Motor", None, vec![1], Mat4::from_translation(Vec3::new(2.0, 0.0, 0.0)), Some(0)),
-                node("Fan", Some(0), vec![], Mat4::from_translation(Vec3::new(2.0, 1.0, 0.0)), Some(1)),
-                node("Group", None, vec![], Mat4::from_translation(Vec3::new(0.0, 0.0, 5.0)), None),
+                node(
+                    "Motor",
+                    None,
+                    vec![1],
+                    Mat4::from_translation(Vec3::new(2.0, 0.0, 0.0)),
+                    Some(0),
+                ),
+                node(
+                    "Fan",
+                    Some(0),
+                    vec![],
+                    Mat4::from_translation(Vec3::new(2.0, 1.0, 0.0)),
+                    Some(1),
+                ),
+                node(
+                    "Group",
+                    None,
+                    vec![],
+                    Mat4::from_translation(Vec3::new(0.0, 0.0, 5.0)),
+                    None,
+                ),
             ],
             roots: vec![0, 2],
             meshes: vec![cube(0.0, 1.0), cube(0.0, 0.5)],
@@ -217,25 +278,48 @@ mod tests {
     }
 
     fn sample(value: f64, at: f64) -> Sample {
-        Sample { sensor: 0, value: Value::Number(value), unit: None, source_ms: Some(at), received_ms: at, quality: Quality::Good }
+        Sample {
+            sensor: 0,
+            value: Value::Number(value),
+            unit: None,
+            source_ms: Some(at),
+            received_ms: at,
+            quality: Quality::Good,
+        }
     }
 
     #[test]
     fn anchors_sit_on_top_of_the_part_and_its_children() {
         let anchors = sensor_anchors(&manifest(), &model(), Mat4::IDENTITY);
-        assert_eq!(anchors.len(), 2, "the sensor on a missing node has no anchor");
+        assert_eq!(
+            anchors.len(),
+            2,
+            "the sensor on a missing node has no anchor"
+        );
         let motor = anchors[0];
         assert_eq!((motor.sensor, motor.node), (0, 0));
-        assert!((motor.anchor - Vec3::new(2.0, 1.5, 0.0)).length() < 1e-5, "{}", motor.anchor);
+        assert!(
+            (motor.anchor - Vec3::new(2.0, 1.5, 0.0)).length() < 1e-5,
+            "{}",
+            motor.anchor
+        );
         assert!((motor.position - (motor.anchor + Vec3::new(0.0, 0.15, 0.0))).length() < 1e-5);
         let group = anchors[1];
-        assert_eq!(group.anchor, Vec3::new(0.0, 0.0, 5.0), "a node without geometry labels its origin");
+        assert_eq!(
+            group.anchor,
+            Vec3::new(0.0, 0.0, 5.0),
+            "a node without geometry labels its origin"
+        );
         assert_eq!(group.position, Vec3::new(0.0, 1.0, 5.0));
     }
 
     #[test]
     fn placement_moves_anchors() {
-        let anchors = sensor_anchors(&manifest(), &model(), Mat4::from_translation(Vec3::X * 10.0));
+        let anchors = sensor_anchors(
+            &manifest(),
+            &model(),
+            Mat4::from_translation(Vec3::X * 10.0),
+        );
         assert!((anchors[0].anchor.x - 12.0).abs() < 1e-5);
     }
 
@@ -256,7 +340,11 @@ mod tests {
         store.apply(sample(95.0, 1_031_000.0));
         sensor_label(0, &m.sensors[0], &store, 1_031_500.0, &mut label);
         assert_eq!(label.classified.state, SensorState::Alarm);
-        assert!(label.value.starts_with("95") && label.value.ends_with("°C"), "{}", label.value);
+        assert!(
+            label.value.starts_with("95") && label.value.ends_with("°C"),
+            "{}",
+            label.value
+        );
         assert_eq!(label.detail, None, "a live reading shows no age");
         assert!(label.tint.is_some(), "an alarm colours its part");
         assert!(is_alerting(&label));
@@ -281,7 +369,15 @@ mod tests {
         }
         let mut label = SensorLabel::default();
         sensor_label(0, &m.sensors[0], &store, 1_600_000.0, &mut label);
-        assert!(label.sparkline.len() <= SPARKLINE_POINTS + 1, "{}", label.sparkline.len());
-        assert!(label.sparkline.len() >= SPARKLINE_POINTS - 1, "{}", label.sparkline.len());
+        assert!(
+            label.sparkline.len() <= SPARKLINE_POINTS + 1,
+            "{}",
+            label.sparkline.len()
+        );
+        assert!(
+            label.sparkline.len() >= SPARKLINE_POINTS - 1,
+            "{}",
+            label.sparkline.len()
+        );
     }
 }

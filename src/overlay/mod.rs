@@ -10,10 +10,10 @@
 //! - [`build`]: from the manifest, model and sensor store to each label's anchor and content.
 
 pub mod build;
-pub mod pick;
 pub mod color;
 pub mod format;
 pub mod layout;
+pub mod pick;
 pub mod rules;
 pub mod scene;
 pub mod state;

@@ -18,7 +18,10 @@ pub struct Ray {
 
 /// The world-space ray through pixel `px` (top-left origin) of a `viewport`-sized view.
 pub fn screen_ray(view: &ViewMatrices, viewport: [f32; 2], px: [f32; 2]) -> Option<Ray> {
-    let ndc = Vec2::new(px[0] / viewport[0].max(1.0) * 2.0 - 1.0, 1.0 - px[1] / viewport[1].max(1.0) * 2.0);
+    let ndc = Vec2::new(
+        px[0] / viewport[0].max(1.0) * 2.0 - 1.0,
+        1.0 - px[1] / viewport[1].max(1.0) * 2.0,
+    );
     let inv = (view.proj * view.view).inverse();
     let near = inv.project_point3(ndc.extend(0.0));
     let far = inv.project_point3(ndc.extend(1.0));
@@ -36,7 +39,10 @@ pub fn pick_label(placed: &[Placed], order: &[u32], px: [f32; 2]) -> Option<usiz
         }
         // `size_px` is already scaled (or the marker size); a tiny target still gets a
         // finger-sized hit area.
-        let half = [p.size_px[0].max(MARKER_SIZE_PX) * 0.5, p.size_px[1].max(MARKER_SIZE_PX) * 0.5];
+        let half = [
+            p.size_px[0].max(MARKER_SIZE_PX) * 0.5,
+            p.size_px[1].max(MARKER_SIZE_PX) * 0.5,
+        ];
         (px[0] - p.screen_pos[0]).abs() <= half[0] && (px[1] - p.screen_pos[1]).abs() <= half[1]
     })
 }
@@ -45,7 +51,9 @@ pub fn pick_label(placed: &[Placed], order: &[u32], px: [f32; 2]) -> Option<usiz
 pub fn pick_node(model: &TwinModel, placement: Mat4, ray: Ray) -> Option<(usize, f32)> {
     let mut best: Option<(usize, f32)> = None;
     for (index, node) in model.nodes.iter().enumerate() {
-        let Some(mesh) = node.mesh.and_then(|m| model.meshes.get(m)) else { continue };
+        let Some(mesh) = node.mesh.and_then(|m| model.meshes.get(m)) else {
+            continue;
+        };
         let to_world = placement * node.world;
         let det = to_world.determinant();
         if !det.is_finite() || det.abs() < 1e-12 {
@@ -57,11 +65,18 @@ pub fn pick_node(model: &TwinModel, placement: Mat4, ray: Ray) -> Option<(usize,
         let dir = inv.transform_vector3(ray.dir);
         for p in &mesh.primitives {
             for tri in p.indices.chunks_exact(3) {
-                let v = |k: usize| p.vertices.get(tri[k] as usize).map(|v| Vec3::from(v.position));
-                let (Some(a), Some(b), Some(c)) = (v(0), v(1), v(2)) else { continue };
+                let v = |k: usize| {
+                    p.vertices
+                        .get(tri[k] as usize)
+                        .map(|v| Vec3::from(v.position))
+                };
+                let (Some(a), Some(b), Some(c)) = (v(0), v(1), v(2)) else {
+                    continue;
+                };
                 if let Some(t) = ray_triangle(origin, dir, a, b, c) {
                     // `t` is in units of the transformed direction; convert to world distance.
-                    let world_t = (to_world.transform_point3(origin + dir * t) - ray.origin).length();
+                    let world_t =
+                        (to_world.transform_point3(origin + dir * t) - ray.origin).length();
                     if best.is_none_or(|(_, bt)| world_t < bt) {
                         best = Some((index, world_t));
                     }
@@ -73,7 +88,11 @@ pub fn pick_node(model: &TwinModel, placement: Mat4, ray: Ray) -> Option<(usize,
 }
 
 /// The sensor bound to `node` or, failing that, to its nearest ancestor.
-pub fn sensor_for_node(model: &TwinModel, node_sensors: &[(usize, usize)], node: usize) -> Option<usize> {
+pub fn sensor_for_node(
+    model: &TwinModel,
+    node_sensors: &[(usize, usize)],
+    node: usize,
+) -> Option<usize> {
     let mut current = Some(node);
     let mut steps = 0;
     while let Some(n) = current {
@@ -120,7 +139,12 @@ mod tests {
     use crate::model::{Aabb, Mesh, Node, Primitive, Vertex};
 
     fn quad_model() -> TwinModel {
-        let v = |x: f32, y: f32| Vertex { position: [x, y, 0.0], normal: [0.0, 0.0, 1.0], uv: [0.0; 2], color: [1.0; 4] };
+        let v = |x: f32, y: f32| Vertex {
+            position: [x, y, 0.0],
+            normal: [0.0, 0.0, 1.0],
+            uv: [0.0; 2],
+            color: [1.0; 4],
+        };
         let quad = Mesh {
             name: None,
             primitives: vec![Primitive {
@@ -139,7 +163,10 @@ mod tests {
         };
         TwinModel {
             source_name: "q.glb".into(),
-            nodes: vec![node("Back", None, vec![1], 0.0, Some(0)), node("Front", Some(0), vec![], 1.0, Some(0))],
+            nodes: vec![
+                node("Back", None, vec![1], 0.0, Some(0)),
+                node("Front", Some(0), vec![], 1.0, Some(0)),
+            ],
             roots: vec![0],
             meshes: vec![quad],
             materials: vec![Default::default()],
@@ -150,7 +177,13 @@ mod tests {
     #[test]
     fn the_centre_pixel_ray_hits_the_framed_target() {
         let mut cam = OrbitCamera::default();
-        cam.frame(Aabb { min: Vec3::splat(-1.0), max: Vec3::splat(1.0) }, 1.0);
+        cam.frame(
+            Aabb {
+                min: Vec3::splat(-1.0),
+                max: Vec3::splat(1.0),
+            },
+            1.0,
+        );
         let ray = screen_ray(&cam.matrices(1.0), [800.0, 800.0], [400.0, 400.0]).unwrap();
         let closest = ray.origin + ray.dir * (cam.target - ray.origin).dot(ray.dir);
         assert!((closest - cam.target).length() < 1e-3, "{closest}");
@@ -159,14 +192,28 @@ mod tests {
     #[test]
     fn the_nearest_part_along_the_ray_is_picked() {
         let model = quad_model();
-        let ray = Ray { origin: Vec3::new(0.1, 0.1, 5.0), dir: -Vec3::Z };
-        assert_eq!(pick_node(&model, Mat4::IDENTITY, ray).map(|(n, _)| n), Some(1), "front quad first");
+        let ray = Ray {
+            origin: Vec3::new(0.1, 0.1, 5.0),
+            dir: -Vec3::Z,
+        };
+        assert_eq!(
+            pick_node(&model, Mat4::IDENTITY, ray).map(|(n, _)| n),
+            Some(1),
+            "front quad first"
+        );
         let (_, t) = pick_node(&model, Mat4::IDENTITY, ray).unwrap();
         assert!((t - 4.0).abs() < 1e-4, "world distance {t}");
-        let miss = Ray { origin: Vec3::new(3.0, 0.0, 5.0), dir: -Vec3::Z };
+        let miss = Ray {
+            origin: Vec3::new(3.0, 0.0, 5.0),
+            dir: -Vec3::Z,
+        };
         assert_eq!(pick_node(&model, Mat4::IDENTITY, miss), None);
         let moved = Mat4::from_translation(Vec3::X * 3.0);
-        assert_eq!(pick_node(&model, moved, miss).map(|(n, _)| n), Some(1), "placement is honoured");
+        assert_eq!(
+            pick_node(&model, moved, miss).map(|(n, _)| n),
+            Some(1),
+            "placement is honoured"
+        );
     }
 
     #[test]
@@ -185,14 +232,26 @@ mod tests {
             anchor_px: None,
             scale: 1.0,
             as_marker: marker,
-            size_px: if marker { [MARKER_SIZE_PX; 2] } else { [200.0, 60.0] },
+            size_px: if marker {
+                [MARKER_SIZE_PX; 2]
+            } else {
+                [200.0, 60.0]
+            },
             depth: 0.5,
             distance: 2.0,
         };
         let placed = [label(100.0, false), label(150.0, false), label(400.0, true)];
-        assert_eq!(pick_label(&placed, &[1, 0, 2], [140.0, 110.0]), Some(1), "the first in order wins an overlap");
+        assert_eq!(
+            pick_label(&placed, &[1, 0, 2], [140.0, 110.0]),
+            Some(1),
+            "the first in order wins an overlap"
+        );
         assert_eq!(pick_label(&placed, &[0, 1, 2], [140.0, 110.0]), Some(0));
         assert_eq!(pick_label(&placed, &[0, 1, 2], [405.0, 100.0]), Some(2));
-        assert_eq!(pick_label(&placed, &[0, 1, 2], [430.0, 100.0]), None, "a marker is only its icon");
+        assert_eq!(
+            pick_label(&placed, &[0, 1, 2], [430.0, 100.0]),
+            None,
+            "a marker is only its icon"
+        );
     }
 }

@@ -60,7 +60,10 @@ pub struct Classified {
 impl Default for Classified {
     /// Nothing received yet.
     fn default() -> Self {
-        Classified { state: SensorState::NoData, band: Band::Normal }
+        Classified {
+            state: SensorState::NoData,
+            band: Band::Normal,
+        }
     }
 }
 

@@ -20,7 +20,8 @@ impl Bindings {
     pub fn from_manifest(manifest: &Manifest) -> Bindings {
         let mut b = Bindings::default();
         for (i, s) in manifest.sensors.iter().enumerate() {
-            b.by_key.insert(s.binding.key.clone().unwrap_or_else(|| s.id.clone()), i);
+            b.by_key
+                .insert(s.binding.key.clone().unwrap_or_else(|| s.id.clone()), i);
             if let Some(t) = &s.binding.topic {
                 if t.contains(['+', '#']) {
                     b.filters.push((t.clone(), i));
@@ -29,7 +30,8 @@ impl Bindings {
                 }
             }
             if let (Some(thing), Some(path)) = (&s.binding.thing, &s.binding.path) {
-                b.by_ditto.insert((thing.clone(), normalize_path(path).to_owned()), i);
+                b.by_ditto
+                    .insert((thing.clone(), normalize_path(path).to_owned()), i);
             }
         }
         b
@@ -43,19 +45,30 @@ impl Bindings {
     /// Sensors bound to an MQTT topic (exact topics and matching filters).
     pub fn by_topic(&self, topic: &str) -> Vec<usize> {
         let mut out = self.by_topic.get(topic).cloned().unwrap_or_default();
-        out.extend(self.filters.iter().filter(|(f, _)| topic_matches(f, topic)).map(|(_, i)| *i));
+        out.extend(
+            self.filters
+                .iter()
+                .filter(|(f, _)| topic_matches(f, topic))
+                .map(|(_, i)| *i),
+        );
         out
     }
 
     /// The sensor bound to a Ditto thing and path (`/features/x/properties/y` or without `/`).
     pub fn by_ditto(&self, thing: &str, path: &str) -> Option<usize> {
-        self.by_ditto.get(&(thing.to_owned(), normalize_path(path).to_owned())).copied()
+        self.by_ditto
+            .get(&(thing.to_owned(), normalize_path(path).to_owned()))
+            .copied()
     }
 
     /// Distinct MQTT topic filters to subscribe to, in a stable order.
     pub fn subscriptions(&self) -> Vec<String> {
-        let mut topics: Vec<String> =
-            self.by_topic.keys().cloned().chain(self.filters.iter().map(|(f, _)| f.clone())).collect();
+        let mut topics: Vec<String> = self
+            .by_topic
+            .keys()
+            .cloned()
+            .chain(self.filters.iter().map(|(f, _)| f.clone()))
+            .collect();
         topics.sort();
         topics.dedup();
         topics

@@ -13,15 +13,15 @@ use web_sys::{HtmlCanvasElement, KeyboardEvent, PointerEvent, WheelEvent};
 
 use super::dom::{Listener, StatusLine};
 use super::live::{ConnectionStats, LiveSource, ReadingStats};
+use super::xr::{XrController, XrStats};
+use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, ViewInput, ViewKey};
+use crate::model::Aabb;
 use crate::overlay::build::{SensorAnchor, SensorLabel, sensor_anchors, sensor_label};
 use crate::overlay::layout::LabelInput;
 use crate::overlay::pick::{pick_label, pick_node, screen_ray, sensor_for_node};
 use crate::overlay::scene::{OverlayFrame, OverlayLabel};
-use crate::telemetry::store::SensorStore;
-use super::xr::{XrController, XrStats};
-use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, ViewInput, ViewKey};
-use crate::model::Aabb;
 use crate::render::Renderer;
+use crate::telemetry::store::SensorStore;
 
 /// Events queued between frames; more than this many are dropped (oldest moves first), so a
 /// flood of input can never grow memory.
@@ -214,7 +214,8 @@ impl App {
             live: None,
             ticker: None,
             timings: Default::default(),
-            continuous: super::dom::query_param("continuous").is_some_and(|v| v == "1" || v == "true"),
+            continuous: super::dom::query_param("continuous")
+                .is_some_and(|v| v == "1" || v == "true"),
             xr: None,
             twin: None,
             picking: None,
@@ -248,10 +249,14 @@ impl App {
             let weak = weak.clone();
             Rc::new(move || with_app(&weak, |a| a.request_frame()))
         };
-        let Some(live) = LiveSource::new(manifest, page_url, wake) else { return };
+        let Some(live) = LiveSource::new(manifest, page_url, wake) else {
+            return;
+        };
         let tick = Closure::<dyn FnMut()>::new(move || {
             with_app(&weak, |a| {
-                let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
+                let hidden = web_sys::window()
+                    .and_then(|w| w.document())
+                    .is_some_and(|d| d.hidden());
                 if hidden {
                     if let Some(live) = a.live.as_mut() {
                         live.pump(js_sys::Date::now());
@@ -263,7 +268,11 @@ impl App {
         });
         let id = web_sys::window()
             .and_then(|w| {
-                w.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), 1000).ok()
+                w.set_interval_with_callback_and_timeout_and_arguments_0(
+                    tick.as_ref().unchecked_ref(),
+                    1000,
+                )
+                .ok()
             })
             .unwrap_or(-1);
         let mut a = app.borrow_mut();
@@ -273,7 +282,12 @@ impl App {
     }
 
     /// Connection figures and readings for `stats()`, computed when asked.
-    pub fn live_stats(&self) -> Option<(ConnectionStats, std::collections::BTreeMap<String, ReadingStats>)> {
+    pub fn live_stats(
+        &self,
+    ) -> Option<(
+        ConnectionStats,
+        std::collections::BTreeMap<String, ReadingStats>,
+    )> {
         let live = self.live.as_ref()?;
         Some((live.connection_stats(), live.readings(js_sys::Date::now())))
     }
@@ -333,17 +347,24 @@ impl App {
         let mut selected = None;
         if let (Some(r), Some(twin)) = (self.renderer.as_ref(), self.twin.as_ref()) {
             let (placed, order) = r.overlay_placed(0);
-            selected = pick_label(placed, order, [x * dpr, y * dpr]).and_then(|i| twin.anchors.get(i)).map(|a| a.sensor);
+            selected = pick_label(placed, order, [x * dpr, y * dpr])
+                .and_then(|i| twin.anchors.get(i))
+                .map(|a| a.sensor);
         }
         if selected.is_none()
-            && let (Some((model, placement)), Some(twin)) = (self.picking.as_ref(), self.twin.as_ref())
+            && let (Some((model, placement)), Some(twin)) =
+                (self.picking.as_ref(), self.twin.as_ref())
         {
-            let (w, h) = (self.canvas.client_width().max(1) as f32, self.canvas.client_height().max(1) as f32);
+            let (w, h) = (
+                self.canvas.client_width().max(1) as f32,
+                self.canvas.client_height().max(1) as f32,
+            );
             let view = self.camera.matrices(w / h);
             if let Some(ray) = screen_ray(&view, [w, h], [x, y])
                 && let Some((node, _)) = pick_node(model, *placement, ray)
             {
-                let node_sensors: Vec<(usize, usize)> = twin.anchors.iter().map(|a| (a.node, a.sensor)).collect();
+                let node_sensors: Vec<(usize, usize)> =
+                    twin.anchors.iter().map(|a| (a.node, a.sensor)).collect();
                 selected = sensor_for_node(model, &node_sensors, node);
             }
         }
@@ -363,7 +384,9 @@ impl App {
             card.set_class_name("hidden");
             return;
         };
-        let Some(sensor) = twin.sensors.get(i) else { return };
+        let Some(sensor) = twin.sensors.get(i) else {
+            return;
+        };
         let store = self.live.as_ref().map_or(&twin.no_data, |l| l.store());
         let label = twin.labels.iter().find(|l| l.sensor == i);
         let mut lines = vec![format!("{} ({})", sensor.name, sensor.id)];
@@ -375,9 +398,21 @@ impl App {
             lines.push(value);
         }
         let unit = sensor.unit.as_deref();
-        let fmt = |v: f64| crate::overlay::format::format_value(&crate::telemetry::Value::Number(v), unit, sensor.display.precision, sensor.range);
+        let fmt = |v: f64| {
+            crate::overlay::format::format_value(
+                &crate::telemetry::Value::Number(v),
+                unit,
+                sensor.display.precision,
+                sensor.range,
+            )
+        };
         if let Some((lo, hi)) = store.min_max(i) {
-            lines.push(format!("min {} · max {} over the last {}", fmt(lo), fmt(hi), crate::overlay::format::format_age(twin.window_ms)));
+            lines.push(format!(
+                "min {} · max {} over the last {}",
+                fmt(lo),
+                fmt(hi),
+                crate::overlay::format::format_age(twin.window_ms)
+            ));
         }
         for (name, t) in [("warning", sensor.warning), ("alarm", sensor.alarm)] {
             if let Some(t) = t {
@@ -392,9 +427,14 @@ impl App {
             }
         }
         if let Some(sample) = store.latest(i) {
-            let when = |ms: f64| String::from(js_sys::Date::new(&JsValue::from_f64(ms)).to_iso_string());
+            let when =
+                |ms: f64| String::from(js_sys::Date::new(&JsValue::from_f64(ms)).to_iso_string());
             match sample.source_ms {
-                Some(src) => lines.push(format!("measured {} · received {}", when(src), when(sample.received_ms))),
+                Some(src) => lines.push(format!(
+                    "measured {} · received {}",
+                    when(src),
+                    when(sample.received_ms)
+                )),
                 None => lines.push(format!("received {}", when(sample.received_ms))),
             }
         }
@@ -408,7 +448,12 @@ impl App {
     }
 
     /// Binds the manifest's sensors to the model's parts for the overlay.
-    pub fn set_twin(app: &SharedApp, manifest: &crate::manifest::Manifest, model: &crate::model::TwinModel, placement: Mat4) {
+    pub fn set_twin(
+        app: &SharedApp,
+        manifest: &crate::manifest::Manifest,
+        model: &crate::model::TwinModel,
+        placement: Mat4,
+    ) {
         let mut a = app.borrow_mut();
         let anchors = sensor_anchors(manifest, model, placement);
         a.twin = Some(TwinOverlay {
@@ -430,10 +475,18 @@ impl App {
     /// second passed (ages and staleness move with time). Returns whether anything visible
     /// changed.
     fn update_overlay(&mut self, now_ms: f64) -> bool {
-        let Some(twin) = self.twin.as_mut() else { return false };
+        let Some(twin) = self.twin.as_mut() else {
+            return false;
+        };
         // An XR session that just started needs the labels and tints in full on its renderer.
-        let refresh_xr = self.xr.as_mut().is_some_and(XrController::take_overlay_refresh);
-        let changed = self.live.as_ref().map_or(0, |l| l.store().counters().updates);
+        let refresh_xr = self
+            .xr
+            .as_mut()
+            .is_some_and(XrController::take_overlay_refresh);
+        let changed = self
+            .live
+            .as_ref()
+            .map_or(0, |l| l.store().counters().updates);
         if !refresh_xr && changed == twin.last_updates && now_ms - twin.last_build_ms < 1000.0 {
             return false;
         }
@@ -445,7 +498,9 @@ impl App {
         frame.clear();
         let mut tints = Vec::with_capacity(twin.anchors.len());
         for (anchor, label) in twin.anchors.iter().zip(twin.labels.iter_mut()) {
-            let Some(sensor) = twin.sensors.get(anchor.sensor) else { continue };
+            let Some(sensor) = twin.sensors.get(anchor.sensor) else {
+                continue;
+            };
             sensor_label(anchor.sensor, sensor, store, now_ms, label);
             frame.push(OverlayLabel {
                 input: LabelInput {
@@ -575,7 +630,12 @@ impl App {
             self.dirty = true;
         }
         let overlay_built = now();
-        if self.continuous || self.renderer.as_ref().is_some_and(Renderer::overlay_animating) {
+        if self.continuous
+            || self
+                .renderer
+                .as_ref()
+                .is_some_and(Renderer::overlay_animating)
+        {
             // Benchmarks measure steady-state frames, and a pulsing alarm animates: keep one
             // frame in flight.
             // Benchmarks measure steady-state frames: keep one frame in flight.
@@ -667,8 +727,13 @@ impl App {
 
     /// The labels as last drawn in the inline view, for `stats().labels`.
     pub fn label_stats(&self) -> Vec<LabelStats> {
-        let Some(twin) = self.twin.as_ref() else { return Vec::new() };
-        let (placed, _) = self.renderer.as_ref().map_or((&[][..], &[][..]), |r| r.overlay_placed(0));
+        let Some(twin) = self.twin.as_ref() else {
+            return Vec::new();
+        };
+        let (placed, _) = self
+            .renderer
+            .as_ref()
+            .map_or((&[][..], &[][..]), |r| r.overlay_placed(0));
         // Layout works in device pixels; tests and users think in CSS pixels.
         let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()) as f32;
         twin.labels
@@ -677,7 +742,11 @@ impl App {
             .map(|(i, l)| {
                 let p = placed.get(i);
                 LabelStats {
-                    id: twin.sensors.get(l.sensor).map(|s| s.id.clone()).unwrap_or_default(),
+                    id: twin
+                        .sensors
+                        .get(l.sensor)
+                        .map(|s| s.id.clone())
+                        .unwrap_or_default(),
                     title: l.title.clone(),
                     value: l.value.clone(),
                     detail: l.detail.clone(),
@@ -686,7 +755,9 @@ impl App {
                     marker: p.is_some_and(|p| p.as_marker),
                     x: p.map_or(0.0, |p| p.screen_pos[0] / dpr),
                     y: p.map_or(0.0, |p| p.screen_pos[1] / dpr),
-                    anchor: p.and_then(|p| p.anchor_px).map(|a| [a[0] / dpr, a[1] / dpr]),
+                    anchor: p
+                        .and_then(|p| p.anchor_px)
+                        .map(|a| [a[0] / dpr, a[1] / dpr]),
                 }
             })
             .collect()

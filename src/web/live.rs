@@ -16,7 +16,9 @@ use crate::manifest::{AdapterKind, Manifest, Source};
 use crate::telemetry::backoff::{Backoff, ConnectionStatus};
 use crate::telemetry::bindings::Bindings;
 use crate::telemetry::store::{BadInputCounters, Freshness, Inbox, SensorStore};
-use crate::telemetry::{Adapter, BadInput, BadInputKind, Outgoing, SessionState, Value, ditto, json, mqtt};
+use crate::telemetry::{
+    Adapter, BadInput, BadInputKind, Outgoing, SessionState, Value, ditto, json, mqtt,
+};
 
 /// Frames queued between two drains; beyond this the oldest are dropped and counted (the page
 /// was hidden or could not keep up). Each frame is also bounded by `maxMessageBytes`.
@@ -26,7 +28,11 @@ enum SocketEvent {
     Open,
     Text(String),
     Binary(Vec<u8>),
-    Closed { code: u16, reason: String, clean: bool },
+    Closed {
+        code: u16,
+        reason: String,
+        clean: bool,
+    },
 }
 
 /// Events from one socket, tagged by its generation so a late event from a replaced socket is
@@ -120,16 +126,27 @@ impl LiveSource {
         let client_id = client_id(&source);
         let (adapter, url): (Box<dyn Adapter>, String) = match source.adapter {
             AdapterKind::Json => (
-                Box::new(json::JsonAdapter::new(&source, bindings, source.max_message_bytes)),
+                Box::new(json::JsonAdapter::new(
+                    &source,
+                    bindings,
+                    source.max_message_bytes,
+                )),
                 ws_url(&source.url, page_url),
             ),
-            AdapterKind::Mqtt => {
-                (Box::new(mqtt::MqttAdapter::new(&source, bindings, client_id)), ws_url(&source.url, page_url))
-            }
+            AdapterKind::Mqtt => (
+                Box::new(mqtt::MqttAdapter::new(&source, bindings, client_id)),
+                ws_url(&source.url, page_url),
+            ),
             AdapterKind::Ditto => {
                 // Browsers cannot set headers on a WebSocket: Ditto takes the token in the URL.
-                let with_token = ditto::connect_url(&Source { url: ws_url(&source.url, page_url), ..source.clone() });
-                (Box::new(ditto::DittoAdapter::new(&source, bindings)), with_token)
+                let with_token = ditto::connect_url(&Source {
+                    url: ws_url(&source.url, page_url),
+                    ..source.clone()
+                });
+                (
+                    Box::new(ditto::DittoAdapter::new(&source, bindings)),
+                    with_token,
+                )
             }
         };
         let shown_url = ditto::redacted_url(&url);
@@ -151,7 +168,11 @@ impl LiveSource {
             generation: 0,
             reconnect_at: Some(0.0),
             last_tick: 0.0,
-            stats: ConnectionStats { adapter: adapter_name, url: shown_url.clone(), ..Default::default() },
+            stats: ConnectionStats {
+                adapter: adapter_name,
+                url: shown_url.clone(),
+                ..Default::default()
+            },
             source,
             url,
             shown_url,
@@ -177,7 +198,11 @@ impl LiveSource {
                     self.stats.connects += 1;
                     let mut out = Vec::new();
                     if let Some(t) = &self.source.on_open {
-                        out.push(Outgoing::Text(json::render_template(t, &self.source, &client_id(&self.source))));
+                        out.push(Outgoing::Text(json::render_template(
+                            t,
+                            &self.source,
+                            &client_id(&self.source),
+                        )));
                     }
                     out.extend(self.adapter.on_open(now_ms));
                     self.update_status();
@@ -197,11 +222,19 @@ impl LiveSource {
                     let decoded = self.adapter.on_binary(&bytes, now_ms);
                     self.take(decoded, now_ms);
                 }
-                SocketEvent::Closed { code, reason, clean } => {
+                SocketEvent::Closed {
+                    code,
+                    reason,
+                    clean,
+                } => {
                     self.socket = None;
                     if !matches!(self.status, ConnectionStatus::Failed { .. }) {
                         let why = if reason.is_empty() {
-                            if clean { format!("closed (code {code})") } else { format!("connection lost (code {code})") }
+                            if clean {
+                                format!("closed (code {code})")
+                            } else {
+                                format!("connection lost (code {code})")
+                            }
                         } else {
                             format!("closed (code {code}): {reason}")
                         };
@@ -226,7 +259,10 @@ impl LiveSource {
         crate::telemetry::Decoded {
             bad: vec![BadInput {
                 kind: BadInputKind::TooLarge,
-                reason: format!("a {len}-byte frame exceeds source.maxMessageBytes ({})", self.source.max_message_bytes),
+                reason: format!(
+                    "a {len}-byte frame exceeds source.maxMessageBytes ({})",
+                    self.source.max_message_bytes
+                ),
             }],
             ..Default::default()
         }
@@ -240,7 +276,9 @@ impl LiveSource {
         }
         for bad in &decoded.bad {
             if self.counters.record(bad) {
-                web_sys::console::warn_1(&format!("twinlens: {}: {}", self.shown_url, bad.reason).into());
+                web_sys::console::warn_1(
+                    &format!("twinlens: {}: {}", self.shown_url, bad.reason).into(),
+                );
             }
         }
         self.update_status();
@@ -267,7 +305,9 @@ impl LiveSource {
                 Outgoing::Fail(reason) => {
                     self.socket = None;
                     self.reconnect_at = None;
-                    web_sys::console::error_1(&format!("twinlens: {}: {reason}", self.shown_url).into());
+                    web_sys::console::error_1(
+                        &format!("twinlens: {}: {reason}", self.shown_url).into(),
+                    );
                     self.status = ConnectionStatus::Failed { reason };
                 }
             }
@@ -295,7 +335,10 @@ impl LiveSource {
         let wake = self.wake.clone();
         if let Some(w) = web_sys::window() {
             let cb = Closure::once_into_js(move || wake());
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), delay.ceil() as i32 + 1);
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                cb.unchecked_ref(),
+                delay.ceil() as i32 + 1,
+            );
         }
     }
 
@@ -311,13 +354,19 @@ impl LiveSource {
             Ok(ws) => ws,
             Err(e) => {
                 // A malformed URL cannot get better by retrying.
-                let reason = format!("cannot open {}: {}", self.shown_url, super::fetch::js_reason(&e));
+                let reason = format!(
+                    "cannot open {}: {}",
+                    self.shown_url,
+                    super::fetch::js_reason(&e)
+                );
                 self.status = ConnectionStatus::Failed { reason };
                 return;
             }
         };
         ws.set_binary_type(BinaryType::Arraybuffer);
-        self.status = ConnectionStatus::Connecting { attempt: self.backoff.attempt() + 1 };
+        self.status = ConnectionStatus::Connecting {
+            attempt: self.backoff.attempt() + 1,
+        };
         let push = {
             let events = self.events.clone();
             let wake = self.wake.clone();
@@ -341,7 +390,9 @@ impl LiveSource {
         callbacks.push(onopen);
         let p = push.clone();
         let onmessage = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-            let Ok(e) = e.dyn_into::<MessageEvent>() else { return };
+            let Ok(e) = e.dyn_into::<MessageEvent>() else {
+                return;
+            };
             let data = e.data();
             if let Some(text) = data.as_string() {
                 p(SocketEvent::Text(text));
@@ -357,11 +408,18 @@ impl LiveSource {
                 Ok(c) => (c.code(), c.reason(), c.was_clean()),
                 Err(_) => (1006, String::new(), false),
             };
-            p(SocketEvent::Closed { code, reason, clean });
+            p(SocketEvent::Closed {
+                code,
+                reason,
+                clean,
+            });
         });
         ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
         callbacks.push(onclose);
-        self.socket = Some(Socket { ws, _callbacks: callbacks });
+        self.socket = Some(Socket {
+            ws,
+            _callbacks: callbacks,
+        });
     }
 
     /// The sensor store the connection fills.
@@ -375,7 +433,11 @@ impl LiveSource {
         s.frames_dropped = self.dropped.get();
         s.status = self.status.name().to_owned();
         s.label = self.status.label();
-        s.bad_input = self.counters.by_kind().map(|(k, n)| (k.name(), n)).collect();
+        s.bad_input = self
+            .counters
+            .by_kind()
+            .map(|(k, n)| (k.name(), n))
+            .collect();
         s
     }
 
@@ -395,7 +457,15 @@ impl LiveSource {
                     Some(Value::Text(t)) => serde_json::json!(t),
                     None => serde_json::Value::Null,
                 };
-                (self.sensor_ids[i].clone(), ReadingStats { value, state, age_ms, updates: self.store.update_count(i) })
+                (
+                    self.sensor_ids[i].clone(),
+                    ReadingStats {
+                        value,
+                        state,
+                        age_ms,
+                        updates: self.store.update_count(i),
+                    },
+                )
             })
             .collect()
     }
@@ -406,8 +476,15 @@ fn client_id(source: &Source) -> String {
     thread_local! {
         static SUFFIX: String = format!("{:08x}", (js_sys::Math::random() * u32::MAX as f64) as u32);
     }
-    let base = source.client_id.clone().unwrap_or_else(|| "twinlens-".into());
-    if base.ends_with('-') { SUFFIX.with(|s| format!("{base}{s}")) } else { base }
+    let base = source
+        .client_id
+        .clone()
+        .unwrap_or_else(|| "twinlens-".into());
+    if base.ends_with('-') {
+        SUFFIX.with(|s| format!("{base}{s}"))
+    } else {
+        base
+    }
 }
 
 /// `ws://`/`wss://` URLs as given; a path becomes a URL on the page's host, secure when the page is.
@@ -417,7 +494,11 @@ fn ws_url(url: &str, page_url: &str) -> String {
     }
     match web_sys::Url::new(page_url) {
         Ok(page) => {
-            let scheme = if page.protocol() == "https:" { "wss:" } else { "ws:" };
+            let scheme = if page.protocol() == "https:" {
+                "wss:"
+            } else {
+                "ws:"
+            };
             format!("{scheme}//{}{url}", page.host())
         }
         Err(_) => url.to_owned(),

@@ -89,7 +89,10 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
             stats.xr = a.xr_stats();
         });
         let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
-        stats.memory.wasm_bytes = memory.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64;
+        stats.memory.wasm_bytes = memory
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length() as u64;
         stats.serialize(&serializer).unwrap_or(JsValue::NULL)
     });
     js_sys::Reflect::set(&api, &"stats".into(), &stats_fn.into_js_value())?;
@@ -218,7 +221,10 @@ async fn load_twin(
     }
     // Picking a part by a click needs the model's triangles; the page keeps them from here on.
     App::keep_for_picking(app, model, placement);
-    let model = app.borrow().picking_model().ok_or("the model was not kept")?;
+    let model = app
+        .borrow()
+        .picking_model()
+        .ok_or("the model was not kept")?;
     let sensors = manifest
         .as_ref()
         .map(|m| {
@@ -233,7 +239,9 @@ async fn load_twin(
                 .collect()
         })
         .unwrap_or_default();
-    let twin_name = manifest.as_ref().map_or(model_url.as_str(), |m| m.name.as_str());
+    let twin_name = manifest
+        .as_ref()
+        .map_or(model_url.as_str(), |m| m.name.as_str());
     if let Some(xr) = app.borrow_mut().xr_controller() {
         xr.set_twin_info(twin_name, sensors);
     }
