@@ -175,7 +175,10 @@ struct TwinOverlay {
     anchors: Vec<SensorAnchor>,
     labels: Vec<SensorLabel>,
     frame: OverlayFrame,
+    /// The next frame is built here, then swapped with `frame`.
+    spare: OverlayFrame,
     tints: Vec<(usize, Option<crate::overlay::color::Tint>)>,
+    spare_tints: Vec<(usize, Option<crate::overlay::color::Tint>)>,
     last_build_ms: f64,
     last_updates: u64,
     /// Stands in for the store when the manifest has no live source: every sensor "no data".
@@ -305,38 +308,30 @@ impl App {
         a.request_frame();
     }
 
-    /// Uploads a model placed by `placement`, frames it, and asks for a frame. Returns what the
-    /// upload had to work around (textures downscaled or replaced), for the status line.
+    /// Uploads a model placed by `placement`, frames it, and asks for a frame; the CPU copy is
+    /// kept (shared, not copied) for picking parts in the inline view and in XR. Returns what
+    /// the upload had to work around (textures downscaled or replaced), for the status line.
     pub fn show_model(
         app: &SharedApp,
-        model: &crate::model::TwinModel,
+        model: Rc<crate::model::TwinModel>,
         placement: Mat4,
     ) -> Vec<String> {
         let mut a = app.borrow_mut();
         let Some(renderer) = a.renderer.as_mut() else {
             return Vec::new();
         };
-        renderer.set_model(model, placement);
+        renderer.set_model(&model, placement);
         let warnings = renderer.model_warnings().to_vec();
         a.bounds = model.bounds().map(|b| b.transformed(placement));
         if let Some(xr) = a.xr.as_mut() {
-            xr.set_twin(model, placement);
+            xr.set_twin(model.clone(), placement);
         }
         a.frame_camera();
         a.stats.borrow_mut().nodes = model.nodes.len();
+        a.picking = Some((model, placement));
         a.dirty = true;
         a.request_frame();
         warnings
-    }
-
-    /// Keeps the model (CPU side) so clicks and taps can pick its parts.
-    pub fn keep_for_picking(app: &SharedApp, model: crate::model::TwinModel, placement: Mat4) {
-        app.borrow_mut().picking = Some((Rc::new(model), placement));
-    }
-
-    /// The model kept for picking.
-    pub fn picking_model(&self) -> Option<Rc<crate::model::TwinModel>> {
-        self.picking.as_ref().map(|(m, _)| m.clone())
     }
 
     /// Selects what is under a tap at CSS pixel (`x`, `y`): a label first, else a part (and
@@ -461,6 +456,8 @@ impl App {
             labels: vec![SensorLabel::default(); anchors.len()],
             anchors,
             frame: OverlayFrame::new(),
+            spare: OverlayFrame::new(),
+            spare_tints: Vec::new(),
             tints: Vec::new(),
             last_build_ms: f64::NEG_INFINITY,
             last_updates: 0,
@@ -493,10 +490,12 @@ impl App {
         twin.last_updates = changed;
         twin.last_build_ms = now_ms;
         let store = self.live.as_ref().map_or(&twin.no_data, |l| l.store());
-        let mut frame = std::mem::take(&mut twin.frame);
-        let previous = frame.clone();
+        // Built into the spare buffer and compared with the shown one, then swapped: no copy
+        // of the whole frame per rebuild, and the buffers' allocations are reused.
+        let mut frame = std::mem::take(&mut twin.spare);
         frame.clear();
-        let mut tints = Vec::with_capacity(twin.anchors.len());
+        let mut tints = std::mem::take(&mut twin.spare_tints);
+        tints.clear();
         for (anchor, label) in twin.anchors.iter().zip(twin.labels.iter_mut()) {
             let Some(sensor) = twin.sensors.get(anchor.sensor) else {
                 continue;
@@ -518,7 +517,7 @@ impl App {
             });
             tints.push((anchor.node, label.tint));
         }
-        let frame_changed = frame != previous;
+        let frame_changed = frame != twin.frame;
         let tints_changed = tints != twin.tints;
         if let Some(r) = self.renderer.as_mut() {
             if frame_changed {
@@ -538,8 +537,8 @@ impl App {
                 }
             });
         }
-        twin.frame = frame;
-        twin.tints = tints;
+        twin.spare = std::mem::replace(&mut twin.frame, frame);
+        twin.spare_tints = std::mem::replace(&mut twin.tints, tints);
         if frame_changed && self.selected.is_some() {
             self.show_detail();
         }

@@ -206,7 +206,8 @@ async fn load_twin(
         resources.insert(uri, data);
     }
     status.info("Preparing model…");
-    let model = load_model(&bytes, &model_url, &resources).map_err(|e| e.to_string())?;
+    // One CPU copy, shared by the inline view's picking and the XR session.
+    let model = Rc::new(load_model(&bytes, &model_url, &resources).map_err(|e| e.to_string())?);
     if model.bounds().is_none() {
         return Err(format!("{model_url}: the model has no triangles to show"));
     }
@@ -215,16 +216,10 @@ async fn load_twin(
         .as_ref()
         .map(|m| m.model.placement())
         .unwrap_or(Mat4::IDENTITY);
-    let warnings = App::show_model(app, &model, placement);
+    let warnings = App::show_model(app, model.clone(), placement);
     if let Some(m) = &manifest {
         App::set_twin(app, m, &model, placement);
     }
-    // Picking a part by a click needs the model's triangles; the page keeps them from here on.
-    App::keep_for_picking(app, model, placement);
-    let model = app
-        .borrow()
-        .picking_model()
-        .ok_or("the model was not kept")?;
     let sensors = manifest
         .as_ref()
         .map(|m| {

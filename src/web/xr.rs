@@ -403,7 +403,7 @@ impl XrController {
 
     /// The twin on show changed: keeps what XR needs (picking, bounds, a copy to upload to a
     /// separate XR renderer).
-    pub fn set_twin(&mut self, model: &TwinModel, root: Mat4) {
+    pub fn set_twin(&mut self, model: Rc<TwinModel>, root: Mat4) {
         let Some(bounds) = model.bounds().map(|b| b.transformed(root)) else {
             self.twin = None;
             return;
@@ -419,7 +419,7 @@ impl XrController {
             .map(|t| (t.sensors.clone(), t.node_sensors.clone()))
             .unwrap_or_default();
         self.twin = Some(Twin {
-            model: Rc::new(model.clone()),
+            model,
             root,
             bounds,
             storage_key: key,

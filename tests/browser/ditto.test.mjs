@@ -12,8 +12,6 @@ const TEST_TIMEOUT = 150_000;
 const TOKEN = 'test-jwt.abc.def';
 const THING = 'org.acme:pump-101';
 
-let server;
-let browser;
 let ditto;
 
 /** A minimal Ditto: checks the token on upgrade, acks START-SEND-EVENTS, then emits events. */
@@ -93,32 +91,30 @@ function manifest(token) {
   });
 }
 
+const app = h.useServerAndBrowser();
+
 before(
   async () => {
     ditto = await startDitto();
-    server = await h.startServer();
-    browser = await h.launchBrowser();
   },
   { timeout: 90_000 },
 );
 
 after(
   async () => {
-    await browser?.close().catch(() => {});
-    await server?.stop();
     await ditto?.stop();
   },
   { timeout: 30_000 },
 );
 
 async function open(page, token) {
-  await page.route(`${server.url}fixtures/ditto.twin.json`, (route) => route.fulfill({ status: 200, body: manifest(token) }));
-  const s = await h.openTwin(page, server.url, 'manifest=fixtures/ditto.twin.json');
+  await page.route(`${app.server.url}fixtures/ditto.twin.json`, (route) => route.fulfill({ status: 200, body: manifest(token) }));
+  const s = await h.openTwin(page, app.server.url, 'manifest=fixtures/ditto.twin.json');
   assert.equal(s.state, 'ready', JSON.stringify(s));
 }
 
 test('events from Ditto reach the bound sensors; junk is counted', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
     await open(page, TOKEN);
     const s = await h.waitForStats(
@@ -141,7 +137,7 @@ test('events from Ditto reach the bound sensors; junk is counted', { timeout: TE
 });
 
 test('a refused token is retried with backoff, not in a tight loop', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
     const before = ditto.state.refused;
     await open(page, 'wrong-token');

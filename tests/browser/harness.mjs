@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -588,4 +589,29 @@ export function saveArtifact(name, buffer) {
   const file = path.join(OUTPUT_DIR, name.replace(/[^A-Za-z0-9._-]+/g, '_'));
   fs.writeFileSync(file, buffer);
   return file;
+}
+
+/**
+ * Registers hooks that start one app server and one browser for the calling test file and stop
+ * them afterwards. Returns an object whose `server` and `browser` are set once the hooks ran.
+ * `artifacts`: a file-name prefix under tests/browser/output/ to clear first.
+ */
+export function useServerAndBrowser({ artifacts } = {}) {
+  const app = { server: null, browser: null };
+  before(
+    async () => {
+      if (artifacts) clearArtifacts(artifacts);
+      app.server = await startServer();
+      app.browser = await launchBrowser();
+    },
+    { timeout: 90_000 },
+  );
+  after(
+    async () => {
+      await app.browser?.close().catch(() => {});
+      await app.server?.stop();
+    },
+    { timeout: 30_000 },
+  );
+  return app;
 }

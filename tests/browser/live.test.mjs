@@ -9,31 +9,15 @@ import path from 'node:path';
 import * as h from './harness.mjs';
 
 const TEST_TIMEOUT = 150_000;
-let server;
-let browser;
 
-before(
-  async () => {
-    server = await h.startServer();
-    browser = await h.launchBrowser();
-  },
-  { timeout: 90_000 },
-);
-
-after(
-  async () => {
-    await browser?.close().catch(() => {});
-    await server?.stop();
-  },
-  { timeout: 30_000 },
-);
+const app = h.useServerAndBrowser();
 
 test('the demo shows live simulated values for every sensor', { timeout: TEST_TIMEOUT }, async () => {
   const manifest = JSON.parse(fs.readFileSync(path.join(h.REPO_ROOT, 'www/demo/pump-skid.twin.json'), 'utf8'));
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
     const started = Date.now();
-    const opened = await h.openTwin(page, server.url, '');
+    const opened = await h.openTwin(page, app.server.url, '');
     assert.equal(opened.state, 'ready', JSON.stringify(opened));
     const s = await h.waitForStats(
       page,
@@ -69,7 +53,7 @@ test('the simulated bearing fault turns its part to warning, then alarm, then ba
   ], { stdio: ['ignore', 'pipe', 'ignore'] });
   let stdout = '';
   sim.stdout.on('data', (d) => (stdout += d));
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
     const deadline = Date.now() + 20_000;
     let url;

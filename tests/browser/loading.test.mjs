@@ -10,32 +10,14 @@ import path from 'node:path';
 import * as h from './harness.mjs';
 
 const TEST_TIMEOUT = 150_000;
-let server;
-let browser;
-
-before(
-  async () => {
-    server = await h.startServer();
-    browser = await h.launchBrowser();
-  },
-  { timeout: 90_000 },
-);
-
-after(
-  async () => {
-    await browser?.close().catch(() => {});
-    await server?.stop();
-  },
-  { timeout: 30_000 },
-);
 
 /** Runs `fn(page)` on a fresh page whose `fixtures/<name>` requests answer with `files[name]`. */
 async function withFixtures(files, fn, contextOptions = {}) {
-  const context = await browser.newContext({ viewport: h.VIEWPORT, deviceScaleFactor: 1, ...contextOptions });
+  const context = await app.browser.newContext({ viewport: h.VIEWPORT, deviceScaleFactor: 1, ...contextOptions });
   const page = await context.newPage();
   h.watchPage(page);
   page.setDefaultTimeout(30_000);
-  await page.route(`${server.url}fixtures/**`, (route) => {
+  await page.route(`${app.server.url}fixtures/**`, (route) => {
     const name = new URL(route.request().url()).pathname.replace(/^\/fixtures\//, '');
     const body = files[name];
     if (body === undefined) return route.fulfill({ status: 404, body: 'not found' });
@@ -52,7 +34,7 @@ async function withFixtures(files, fn, contextOptions = {}) {
 
 /** Opens the page and expects state "error"; returns [stats, visible status text]. */
 async function expectError(page, query) {
-  const s = await h.openTwin(page, server.url, query);
+  const s = await h.openTwin(page, app.server.url, query);
   assert.equal(s.state, 'error', `?${query}: expected an error, got ${JSON.stringify(s)}`);
   const status = page.locator('#status');
   assert.ok(await status.isVisible(), '#status is visible');
@@ -77,6 +59,8 @@ function triangleGltf(bufferUri) {
   };
   return { json: JSON.stringify(gltf), bin };
 }
+
+const app = h.useServerAndBrowser();
 
 test('a manifest that is not JSON is reported with its URL and the parse error', { timeout: TEST_TIMEOUT }, () =>
   withFixtures({ 'bad.twin.json': '{"name": "Pump", "model": ' }, async (page) => {
@@ -110,7 +94,7 @@ test('a sensor bound to a missing node is named while the model still renders', 
   demo.model.url = '/demo/pump-skid.glb';
   demo.sensors[0].node = 'Motor_02';
   return withFixtures({ 'typo.twin.json': JSON.stringify(demo) }, async (page) => {
-    const s = await h.openTwin(page, server.url, 'manifest=fixtures/typo.twin.json');
+    const s = await h.openTwin(page, app.server.url, 'manifest=fixtures/typo.twin.json');
     assert.equal(s.state, 'ready', JSON.stringify(s));
     assert.ok(s.frames >= 1);
     assert.equal(s.sensorsBound, demo.sensors.length - 1);
@@ -122,7 +106,7 @@ test('a sensor bound to a missing node is named while the model still renders', 
 test('a .gltf with an external buffer loads the buffer beside it', { timeout: TEST_TIMEOUT }, () => {
   const { json, bin } = triangleGltf('triangle.bin');
   return withFixtures({ 'triangle.gltf': json, 'triangle.bin': bin }, async (page) => {
-    const s = await h.openTwin(page, server.url, 'model=fixtures/triangle.gltf');
+    const s = await h.openTwin(page, app.server.url, 'model=fixtures/triangle.gltf');
     assert.equal(s.state, 'ready', JSON.stringify(s));
     assert.equal(s.triangles, 1);
     assert.equal(s.nodes, 1);
@@ -141,7 +125,7 @@ test('a .gltf whose external buffer is missing names the buffer URL', { timeout:
 test('download progress reaches the model size', { timeout: TEST_TIMEOUT }, () =>
   withFixtures({}, async (page) => {
     const size = fs.statSync(path.join(h.distDir(), 'demo', 'pump-skid.glb')).size;
-    const s = await h.openTwin(page, server.url, '');
+    const s = await h.openTwin(page, app.server.url, '');
     assert.equal(s.state, 'ready');
     assert.equal(s.bytesLoaded, size);
     assert.equal(s.bytesTotal, size);
@@ -153,7 +137,7 @@ test('the drawing buffer follows the canvas size and devicePixelRatio', { timeou
   withFixtures(
     {},
     async (page) => {
-      let s = await h.openTwin(page, server.url, '');
+      let s = await h.openTwin(page, app.server.url, '');
       assert.equal(s.state, 'ready');
       assert.equal(s.canvasWidth, h.VIEWPORT.width * 2);
       assert.equal(s.canvasHeight, h.VIEWPORT.height * 2);

@@ -16,8 +16,6 @@ const TEST_TIMEOUT = 180_000;
 const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => fs.existsSync(p)) ?? 'mosquitto';
 const TOPIC = 'twinlens-test/p101';
 
-let server;
-let browser;
 let broker;
 let ports;
 let dir;
@@ -103,6 +101,8 @@ function manifest() {
   });
 }
 
+const app = h.useServerAndBrowser();
+
 before(
   async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twinlens-mqtt-'));
@@ -110,16 +110,12 @@ before(
     fs.chmodSync(dir, 0o777);
     ports = { tcp: await freePort(), ws: await freePort() };
     broker = await startBroker();
-    server = await h.startServer();
-    browser = await h.launchBrowser();
   },
   { timeout: 90_000 },
 );
 
 after(
   async () => {
-    await browser?.close().catch(() => {});
-    await server?.stop();
     broker?.kill('SIGKILL');
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   },
@@ -127,8 +123,8 @@ after(
 );
 
 async function openMqttTwin(page) {
-  await page.route(`${server.url}fixtures/mqtt.twin.json`, (route) => route.fulfill({ status: 200, body: manifest() }));
-  const s = await h.openTwin(page, server.url, 'manifest=fixtures/mqtt.twin.json');
+  await page.route(`${app.server.url}fixtures/mqtt.twin.json`, (route) => route.fulfill({ status: 200, body: manifest() }));
+  const s = await h.openTwin(page, app.server.url, 'manifest=fixtures/mqtt.twin.json');
   assert.equal(s.state, 'ready', JSON.stringify(s));
   return s;
 }
@@ -139,7 +135,7 @@ test('retained values show at once, publishes update, bad payloads are counted',
   publish('motor/temp', JSON.stringify({ v: 71.5, t: Date.now() }));
   publish('flow', '88.25');
   publish('panel/door', 'false');
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
     await openMqttTwin(page);
     let s = await h.waitForStats(page, (st) => st.connection?.status === 'live' && st.readings?.temp?.value === 71.5 && st.readings?.flow?.value === 88.25 && st.readings?.door?.value === false, {
@@ -169,7 +165,7 @@ test('retained values show at once, publishes update, bad payloads are counted',
 test('a broker killed and restarted is reconnected to; readings go stale meanwhile', { timeout: TEST_TIMEOUT }, async () => {
   publish('motor/temp', JSON.stringify({ v: 65, t: Date.now() }));
   publish('flow', '80');
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
     await openMqttTwin(page);
     let s = await h.waitForStats(page, (st) => st.connection?.status === 'live' && st.readings?.temp?.value === 65, {
@@ -216,7 +212,7 @@ test('the reference server publishes the simulation to the broker; the MQTT demo
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   sim.stderr.on('data', (d) => (stderr += d));
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
     const deadline = Date.now() + 20_000;
     while (!stderr.includes('mqtt: publishing')) {
@@ -226,8 +222,8 @@ test('the reference server publishes the simulation to the broker; the MQTT demo
     const demo = JSON.parse(fs.readFileSync(path.join(h.REPO_ROOT, 'www/demo/pump-skid.mqtt.twin.json'), 'utf8'));
     demo.source.url = `ws://127.0.0.1:${ports.ws}`;
     demo.model.url = '/demo/pump-skid.glb';
-    await page.route(`${server.url}fixtures/sim-mqtt.twin.json`, (route) => route.fulfill({ status: 200, body: JSON.stringify(demo) }));
-    const opened = await h.openTwin(page, server.url, 'manifest=fixtures/sim-mqtt.twin.json');
+    await page.route(`${app.server.url}fixtures/sim-mqtt.twin.json`, (route) => route.fulfill({ status: 200, body: JSON.stringify(demo) }));
+    const opened = await h.openTwin(page, app.server.url, 'manifest=fixtures/sim-mqtt.twin.json');
     assert.equal(opened.state, 'ready', JSON.stringify(opened));
     const s = await h.waitForStats(
       page,

@@ -10,8 +10,6 @@ import * as h from './harness.mjs';
 const TEST_TIMEOUT = 180_000;
 const EXOTIC = 'Réservoir – Ωμέγα 温度';
 
-let server;
-let browser;
 let feed;
 
 /** A JSON source: every connected page gets whatever `send` is given. */
@@ -62,19 +60,17 @@ function manifest() {
   });
 }
 
+const app = h.useServerAndBrowser();
+
 before(
   async () => {
     feed = await startFeed();
-    server = await h.startServer();
-    browser = await h.launchBrowser();
   },
   { timeout: 90_000 },
 );
 
 after(
   async () => {
-    await browser?.close().catch(() => {});
-    await server?.stop();
     await feed?.close();
   },
   { timeout: 30_000 },
@@ -97,11 +93,11 @@ function redness(image, cx, cy, half = 18) {
 }
 
 test('labels show live values, alarms recolour the part, a stopped feed goes stale', { timeout: TEST_TIMEOUT }, async (t) => {
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
-    await page.route(`${server.url}fixtures/overlay.twin.json`, (route) => route.fulfill({ status: 200, body: manifest() }));
+    await page.route(`${app.server.url}fixtures/overlay.twin.json`, (route) => route.fulfill({ status: 200, body: manifest() }));
     feed.send([['motor.temp', 72.5], ['tank.level', 64.25]]);
-    const opened = await h.openTwin(page, server.url, 'backend=webgl&manifest=fixtures/overlay.twin.json');
+    const opened = await h.openTwin(page, app.server.url, 'backend=webgl&manifest=fixtures/overlay.twin.json');
     assert.equal(opened.state, 'ready', JSON.stringify(opened));
 
     // Labels carry the values that stats() reports.
@@ -154,11 +150,11 @@ test('labels show live values, alarms recolour the part, a stopped feed goes sta
 });
 
 test('a click on a label or its part opens the detail card; a click on nothing closes it', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
-    await page.route(`${server.url}fixtures/overlay.twin.json`, (route) => route.fulfill({ status: 200, body: manifest() }));
+    await page.route(`${app.server.url}fixtures/overlay.twin.json`, (route) => route.fulfill({ status: 200, body: manifest() }));
     feed.send([['motor.temp', 70], ['tank.level', 50]]);
-    await h.openTwin(page, server.url, 'backend=webgl&manifest=fixtures/overlay.twin.json');
+    await h.openTwin(page, app.server.url, 'backend=webgl&manifest=fixtures/overlay.twin.json');
     feed.send([['motor.temp', 75], ['tank.level', 50]]);
     const s = await h.waitForStats(page, (st) => label(st, 'motor.temp')?.visible && label(st, 'motor.temp').value.startsWith('75'), {
       what: 'the motor label',

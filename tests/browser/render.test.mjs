@@ -14,36 +14,17 @@ const SRGB_TOLERANCE = 6; // max mean |webgpu - webgl| per RGB channel, 0..255
 const ORBIT_MIN_DIFF = 1.0; // min mean |before - after| for an orbit drag, 0..255
 const STATS_KEYS = ['backend', 'frames', 'drawCalls', 'triangles', 'nodes', 'lastError'];
 
-let server;
-let browser;
 
 // Screenshots land in tests/browser/output/ as render-*.png (kept on success too, for a look).
 const ART = 'render-';
 const save = (name, buf) => h.saveArtifact(ART + name, buf);
-
-before(
-  async () => {
-    h.clearArtifacts(ART);
-    server = await h.startServer();
-    browser = await h.launchBrowser();
-  },
-  { timeout: 90_000 },
-);
-
-after(
-  async () => {
-    await browser?.close().catch(() => {});
-    await server?.stop();
-  },
-  { timeout: 30_000 },
-);
 
 /**
  * Run `fn(page)` on a fresh 800×600 page; on failure keep a screenshot in tests/browser/output/
  * and append the page's console messages and errors to the error. The page is closed afterwards.
  */
 async function withPage(name, fn) {
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
     return await fn(page);
   } catch (e) {
@@ -60,7 +41,7 @@ async function withPage(name, fn) {
 
 /** Open the twin and require state "ready" (an "error" fails with the page's lastError). */
 async function openReady(page, query) {
-  const s = await h.openTwin(page, server.url, query);
+  const s = await h.openTwin(page, app.server.url, query);
   assert.equal(s.state, 'ready', `?${query}: expected state "ready", got "${s.state}" (lastError: ${s.lastError})`);
   assert.ok(s.frames >= 1, `?${query}: frames ${s.frames}`);
   return h.waitForIdle(page);
@@ -87,9 +68,11 @@ function loadBackend(backend) {
 let demoStats;
 const demoInfo = () => (demoStats ??= h.cliJson(['validate', DEMO_MODEL, '--json']));
 
+const app = h.useServerAndBrowser({ artifacts: ART });
+
 test('the browser offers WebGPU and WebGL2 on a loopback page', { timeout: 60_000 }, async (t) => {
   await withPage('gpu-probe', async (page) => {
-    const p = await h.probeGpu(page, server.url);
+    const p = await h.probeGpu(page, app.server.url);
     t.diagnostic(`gpu probe: ${JSON.stringify(p)}`);
     assert.ok(p.secureContext, 'a 127.0.0.1 page must be a secure context');
     assert.ok(p.webgpu, `navigator.gpu.requestAdapter() gave no adapter ${p.webgpuError ?? ''}`);
@@ -143,7 +126,7 @@ for (const [param, name] of [
 ]) {
   test(`?${param}=${name} (missing) ends in a visible HTTP 404 error`, { timeout: TEST_TIMEOUT }, async (t) => {
     await withPage(`missing-${param}`, async (page) => {
-      const s = await h.openTwin(page, server.url, `${param}=${name}`);
+      const s = await h.openTwin(page, app.server.url, `${param}=${name}`);
       t.diagnostic(JSON.stringify(s));
       assert.equal(s.state, 'error', `expected state "error", got ${JSON.stringify(s)}`);
       assert.ok(

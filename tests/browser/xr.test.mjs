@@ -23,28 +23,9 @@ const SAME_PICTURE_TOLERANCE = 3; // mean |a - b| per RGB channel, 0..255
 const DEMO_NAME = 'Pump skid P-101';
 const IWER_ANCHORS_KEY = '@immersive-web-emulation-runtime/persistent-anchors';
 
-let server;
-let browser;
 
 const ART = 'xr-';
 const save = (name, buf) => h.saveArtifact(ART + name, buf);
-
-before(
-  async () => {
-    h.clearArtifacts(ART);
-    server = await h.startServer();
-    browser = await h.launchBrowser();
-  },
-  { timeout: 90_000 },
-);
-
-after(
-  async () => {
-    await browser?.close().catch(() => {});
-    await server?.stop();
-  },
-  { timeout: 30_000 },
-);
 
 // ---------------------------------------------------------------------------------------------
 // Pages with an emulated XR device.
@@ -174,7 +155,7 @@ async function countAppListeners(page) {
 }
 
 async function withPage(name, fn) {
-  const page = await h.newPage(browser);
+  const page = await h.newPage(app.browser);
   try {
     return await fn(page);
   } catch (e) {
@@ -190,7 +171,7 @@ async function withPage(name, fn) {
 }
 
 async function openReady(page, query = '') {
-  const s = await h.openTwin(page, server.url, query);
+  const s = await h.openTwin(page, app.server.url, query);
   assert.equal(s.state, 'ready', `?${query}: state "${s.state}" (lastError: ${s.lastError})`);
   return s;
 }
@@ -277,6 +258,8 @@ const near = (a, b, tol) => a.every((v, i) => Math.abs(v - b[i]) <= tol);
 // ---------------------------------------------------------------------------------------------
 // Entry buttons.
 
+const app = h.useServerAndBrowser({ artifacts: ART });
+
 test('without an XR device the AR/VR buttons stay hidden and the page says why', { timeout: TEST_TIMEOUT }, () =>
   withPage('no-device', async (page) => {
     await openReady(page);
@@ -312,7 +295,7 @@ test('a page opened without a secure context points to the server\'s --https opt
 let phone;
 function phonePage() {
   phone ??= (async () => {
-    const page = await h.newPage(browser);
+    const page = await h.newPage(app.browser);
     await installIwer(page, { device: 'phone' });
     await openReady(page);
     await page.evaluate((name) => localStorage.removeItem(`twinlens.placement.${name}`), DEMO_NAME);
