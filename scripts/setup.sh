@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing twinlens needs, skipping whatever is already present.
 #   scripts/setup.sh          build tools: wasm32 target, Trunk, wasm-bindgen CLI, npm packages
-#   scripts/setup.sh --test   also Debian's chromium (browser tests) and mosquitto (MQTT tests)
+#   scripts/setup.sh --test   also Debian's chromium (browser tests), mosquitto (MQTT tests) and
+#                             mesa-vulkan-drivers (lavapipe, for the renderer's host tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+  # Mesa's software Vulkan (lavapipe) for the renderer's reference-image tests on the host.
+  ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     SUDO=""

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 
+# Vulkan loaders warn without a runtime directory (the renderer tests run headless on lavapipe).
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
 echo "== host tests"
 cargo test --workspace
 

@@ -8,7 +8,8 @@
 // the hardware encodes it.
 //
 // Layouts mirror `src/render/uniforms.rs`; `tests/shaders.rs` checks struct sizes and offsets.
-// Only uniform buffers are used (WebGL2 has no storage buffers).
+// Per-node state and material factors are read from textures by the node and material ids each
+// vertex carries (WebGL2 has no storage buffers), so one draw covers any number of parts.
 
 // One rendered view: the inline canvas, or one eye of an XR session. Selected by dynamic offset.
 struct ViewUniform {
@@ -25,41 +26,39 @@ struct ViewUniform {
     ground_color: vec4<f32>,
 }
 
-// One drawn node instance. Selected by dynamic offset.
-struct NodeUniform {
-    model: mat4x4<f32>,
-    // Inverse-transpose of `model` (computed on the CPU), as a mat4 to avoid mat3 padding rules.
-    normal: mat4x4<f32>,
-    // Sensor tint: rgb linear colour; a unused.
-    tint_color: vec4<f32>,
-    // 0 none, 1 blend toward tint_color by tint_strength, 2 replace.
-    tint_mode: u32,
-    tint_strength: f32,
-    _pad0: f32,
-    _pad1: f32,
-}
-
-struct MaterialUniform {
-    // Linear RGBA base colour factor.
-    base_color: vec4<f32>,
-    metallic: f32,
-    roughness: f32,
-    _pad0: f32,
-    _pad1: f32,
+// Where the model stands in the world: the placement root.
+struct ModelUniform {
+    root: mat4x4<f32>,
+    // Inverse-transpose of `root` (computed on the CPU).
+    root_normal: mat4x4<f32>,
 }
 
 @group(0) @binding(0) var<uniform> u_view: ViewUniform;
-@group(1) @binding(0) var<uniform> u_node: NodeUniform;
-@group(2) @binding(0) var<uniform> u_material: MaterialUniform;
+@group(1) @binding(0) var<uniform> u_model: ModelUniform;
+// Per node slot, 4 texels: rows 0..2 of the node-to-model affine matrix, then its bounding sphere.
+@group(1) @binding(1) var t_nodes: texture_2d<f32>;
+// Per node slot, 1 texel: tint colour (rgb) and w = tint strength + 2 × tint mode + 8 × flags.
+@group(1) @binding(2) var t_node_state: texture_2d<f32>;
+// Per material, 2 texels: linear base colour factor, then (metallic, roughness, 0, 0).
+@group(1) @binding(3) var t_materials: texture_2d<f32>;
 // An Rgba8UnormSrgb texture, so sampling returns linear colour.
-@group(2) @binding(1) var t_base_color: texture_2d<f32>;
-@group(2) @binding(2) var s_base_color: sampler;
+@group(2) @binding(0) var t_base_color: texture_2d<f32>;
+@group(2) @binding(1) var s_base_color: sampler;
+
+// Texels per row of the per-node and material textures (`node_data::TEXTURE_WIDTH`).
+const TEXTURE_WIDTH: u32 = 1024u;
+const NODES_PER_ROW: u32 = 256u;
+const MATERIALS_PER_ROW: u32 = 512u;
+const FLAG_HIDDEN: u32 = 1u;
+const FLAG_SELECTED: u32 = 2u;
 
 struct VertexIn {
     @location(0) position: vec3<f32>,
-    @location(1) normal: vec3<f32>,
+    @location(1) normal: vec4<f32>,
     @location(2) uv: vec2<f32>,
     @location(3) color: vec4<f32>,
+    // x: node slot, y: material.
+    @location(4) ids: vec2<u32>,
 }
 
 struct VertexOut {
@@ -68,16 +67,22 @@ struct VertexOut {
     @location(1) world_normal: vec3<f32>,
     @location(2) uv: vec2<f32>,
     @location(3) color: vec4<f32>,
+    // rgb: tint colour; a: tint strength.
+    @location(4) @interpolate(flat) tint: vec4<f32>,
+    // Material base colour factor.
+    @location(5) @interpolate(flat) base: vec4<f32>,
+    // x: metallic, y: roughness, z: tint mode, w: flags.
+    @location(6) @interpolate(flat) params: vec4<f32>,
 }
 
 // The material colour under the node's sensor tint (as `overlay::color::blend` on the CPU).
-fn apply_tint(base: vec3<f32>) -> vec3<f32> {
-    switch u_node.tint_mode {
+fn apply_tint(base: vec3<f32>, tint: vec4<f32>, mode: u32) -> vec3<f32> {
+    switch mode {
         case 1u: {
-            return mix(base, u_node.tint_color.rgb, clamp(u_node.tint_strength, 0.0, 1.0));
+            return mix(base, tint.rgb, clamp(tint.a, 0.0, 1.0));
         }
         case 2u: {
-            return u_node.tint_color.rgb;
+            return tint.rgb;
         }
         default: {
             return base;
@@ -87,13 +92,48 @@ fn apply_tint(base: vec3<f32>) -> vec3<f32> {
 
 @vertex
 fn vs_main(v: VertexIn) -> VertexOut {
-    let world = u_node.model * vec4<f32>(v.position, 1.0);
+    let node = v.ids.x;
+    let at = vec2<i32>(i32((node % NODES_PER_ROW) * 4u), i32(node / NODES_PER_ROW));
+    let r0 = textureLoad(t_nodes, at, 0);
+    let r1 = textureLoad(t_nodes, at + vec2<i32>(1, 0), 0);
+    let r2 = textureLoad(t_nodes, at + vec2<i32>(2, 0), 0);
+    let local = vec4<f32>(v.position, 1.0);
+    let model_pos = vec3<f32>(dot(r0, local), dot(r1, local), dot(r2, local));
+    let world = u_model.root * vec4<f32>(model_pos, 1.0);
+
+    // Normals by the cofactor matrix (the inverse-transpose times the determinant), sign-fixed
+    // for mirrored nodes; the fragment shader normalises.
+    let c0 = vec3<f32>(r0.x, r1.x, r2.x);
+    let c1 = vec3<f32>(r0.y, r1.y, r2.y);
+    let c2 = vec3<f32>(r0.z, r1.z, r2.z);
+    let cofactor = mat3x3<f32>(cross(c1, c2), cross(c2, c0), cross(c0, c1));
+    let det = dot(c0, cross(c1, c2));
+    let model_normal = cofactor * v.normal.xyz * select(1.0, -1.0, det < 0.0);
+
+    let state = textureLoad(t_node_state, vec2<i32>(i32(node % TEXTURE_WIDTH), i32(node / TEXTURE_WIDTH)), 0);
+    // Decoded as `node_data::decode_state`.
+    let flags = floor(state.w / 8.0);
+    let rest = state.w - 8.0 * flags;
+    let mode = floor(rest / 2.0);
+
+    let m = v.ids.y;
+    let mat_at = vec2<i32>(i32((m % MATERIALS_PER_ROW) * 2u), i32(m / MATERIALS_PER_ROW));
+    let base = textureLoad(t_materials, mat_at, 0);
+    let pbr = textureLoad(t_materials, mat_at + vec2<i32>(1, 0), 0);
+
     var out: VertexOut;
     out.clip = u_view.view_proj * world;
+    if (u32(flags) & FLAG_HIDDEN) != 0u {
+        // Outside the clip volume: every triangle of a hidden part is clipped away.
+        out.clip = vec4<f32>(0.0, 0.0, 2.0, 1.0);
+    }
     out.world_pos = world.xyz;
-    out.world_normal = (u_node.normal * vec4<f32>(v.normal, 0.0)).xyz;
+    out.world_normal = (u_model.root_normal * vec4<f32>(model_normal, 0.0)).xyz;
     out.uv = v.uv;
     out.color = v.color;
+    out.tint = vec4<f32>(state.rgb, rest - 2.0 * mode);
+    out.base = base;
+    out.params = vec4<f32>(pbr.x, pbr.y, mode, flags);
     return out;
 }
 
@@ -101,10 +141,10 @@ fn vs_main(v: VertexIn) -> VertexOut {
 fn fs_main(in: VertexOut, @builtin(front_facing) front: bool) -> @location(0) vec4<f32> {
     // Sample first, in uniform control flow (required for implicit derivatives).
     let tex = textureSample(t_base_color, s_base_color, in.uv);
-    let material = u_material.base_color * tex * in.color;
+    let material = in.base * tex * in.color;
     // A sensor's tint replaces or shifts the albedo before lighting, so tinted parts keep
     // their shading and still read as 3D.
-    let base = vec4<f32>(apply_tint(material.rgb), material.a);
+    let base = vec4<f32>(apply_tint(material.rgb, in.tint, u32(in.params.z)), material.a);
 
     // Degenerate normals (zero-area or collapsed by a zero scale) must not produce NaN.
     let n_len = length(in.world_normal);
@@ -112,8 +152,8 @@ fn fs_main(in: VertexOut, @builtin(front_facing) front: bool) -> @location(0) ve
     // Double-sided materials are drawn without culling: light back faces from their own side.
     n = select(-n, n, front);
 
-    let metallic = clamp(u_material.metallic, 0.0, 1.0);
-    let roughness = clamp(u_material.roughness, 0.0, 1.0);
+    let metallic = clamp(in.params.x, 0.0, 1.0);
+    let roughness = clamp(in.params.y, 0.0, 1.0);
 
     // Metals keep little diffuse and tint their highlight; dielectrics reflect ~4 % uncoloured.
     let diffuse_albedo = base.rgb * (1.0 - 0.7 * metallic);
@@ -136,7 +176,11 @@ fn fs_main(in: VertexOut, @builtin(front_facing) front: bool) -> @location(0) ve
     // the hemisphere reflected in the specular colour keeps them readable.
     let ambient = hemi * (diffuse_albedo + spec_color * (0.5 * metallic * (1.0 - 0.5 * roughness)));
 
-    let lit = ambient + u_view.key_color.rgb * (diffuse_albedo * n_dot_l + specular);
+    var lit = ambient + u_view.key_color.rgb * (diffuse_albedo * n_dot_l + specular);
+    if (u32(in.params.w) & FLAG_SELECTED) != 0u {
+        // The selected part glows cyan, bright enough to find in a crowded assembly.
+        lit = mix(lit, vec3<f32>(0.1, 0.55, 1.0), 0.45);
+    }
     // Drawn opaque (no blending yet): alpha 1 keeps the WebGL2 canvas, whose context has
     // premultiplied alpha, from letting the page show through.
     return vec4<f32>(lit, 1.0);

@@ -1,16 +1,17 @@
 //! twinlens: a WebXR digital-twin overlay. The pure core (manifest, model, camera, telemetry,
-//! overlay rules, XR pose math) builds and is tested on the host; the renderer and web glue exist only in the wasm build.
+//! overlay rules, XR pose math) builds and is tested on the host; the renderer builds
+//! for both (natively it draws offscreen, for reference-image tests); the web glue exists only in
+//! the wasm build.
 
 pub mod camera;
 pub mod manifest;
 pub mod model;
 pub mod overlay;
+pub mod render;
 pub mod shaders;
 pub mod telemetry;
 pub mod timing;
 pub mod xr;
 
-#[cfg(target_arch = "wasm32")]
-pub mod render;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

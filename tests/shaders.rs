@@ -6,13 +6,13 @@ use std::mem::{offset_of, size_of};
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 
-// The uniform structs live in wasm-only code; include the (dependency-free) file directly so
-// the Rust side of the layout is checked too, not just a number written here.
+// The uniform structs are private to the renderer; include the (dependency-free) file directly
+// so the Rust side of the layout is checked too, not just a number written here.
 #[allow(dead_code)]
 #[path = "../src/render/uniforms.rs"]
 mod uniforms;
 
-use uniforms::{MaterialUniform, NodeUniform, OverlayUniform, ViewUniform};
+use uniforms::{ModelUniform, OverlayUniform, ViewUniform};
 
 fn parse(name: &str, source: &str) -> naga::Module {
     naga::front::wgsl::parse_str(source).unwrap_or_else(|e| {
@@ -113,40 +113,20 @@ fn mesh_uniform_layouts_match_the_rust_structs() {
     );
     assert_layout(
         &module,
-        "NodeUniform",
-        160,
-        size_of::<NodeUniform>(),
+        "ModelUniform",
+        128,
+        size_of::<ModelUniform>(),
         &[
-            ("model", offset_of!(NodeUniform, model)),
-            ("normal", offset_of!(NodeUniform, normal)),
-            ("tint_color", offset_of!(NodeUniform, tint_color)),
-            ("tint_mode", offset_of!(NodeUniform, tint_mode)),
-            ("tint_strength", offset_of!(NodeUniform, tint_strength)),
-        ],
-    );
-    // Recolouring rewrites exactly the tint fields.
-    assert_eq!(
-        uniforms::NODE_TINT_BYTES.start,
-        offset_of!(NodeUniform, tint_color)
-    );
-    assert_eq!(uniforms::NODE_TINT_BYTES.end, size_of::<NodeUniform>());
-    assert_layout(
-        &module,
-        "MaterialUniform",
-        32,
-        size_of::<MaterialUniform>(),
-        &[
-            ("base_color", offset_of!(MaterialUniform, base_color)),
-            ("metallic", offset_of!(MaterialUniform, metallic)),
-            ("roughness", offset_of!(MaterialUniform, roughness)),
+            ("root", offset_of!(ModelUniform, root)),
+            ("root_normal", offset_of!(ModelUniform, root_normal)),
         ],
     );
 }
 
 #[test]
 fn mesh_vertex_inputs_match_the_model_vertex_layout() {
-    // The pipeline feeds `twinlens::model::Vertex` fields to locations 0..=3 in field order;
-    // the shader must declare exactly those locations with matching widths.
+    // The pipeline feeds `twinlens::render::GpuVertex` fields to locations 0..=4 in field
+    // order; the shader must declare exactly those locations with matching widths and kinds.
     let module = parse("mesh.wgsl", twinlens::shaders::MESH);
     let entry = module
         .entry_points
@@ -157,23 +137,38 @@ fn mesh_vertex_inputs_match_the_model_vertex_layout() {
     let naga::TypeInner::Struct { members, .. } = &arg_ty.inner else {
         panic!("vs_main takes a struct of vertex inputs");
     };
-    let mut found: Vec<(u32, u32)> = members
+    let mut found: Vec<(u32, u32, bool)> = members
         .iter()
         .map(|m| {
             let Some(naga::Binding::Location { location, .. }) = m.binding else {
                 panic!("vertex input {:?} has no @location", m.name);
             };
-            let width = match module.types[m.ty].inner {
-                naga::TypeInner::Vector { size, .. } => size as u32,
-                naga::TypeInner::Scalar(_) => 1,
+            let (width, scalar) = match module.types[m.ty].inner {
+                naga::TypeInner::Vector { size, scalar } => (size as u32, scalar),
+                naga::TypeInner::Scalar(scalar) => (1, scalar),
                 ref other => panic!("unexpected vertex input type {other:?}"),
             };
-            (location, width)
+            (location, width, scalar.kind == naga::ScalarKind::Uint)
         })
         .collect();
     found.sort_unstable();
-    assert_eq!(found, vec![(0, 3), (1, 3), (2, 2), (3, 4)]);
-    assert_eq!(size_of::<twinlens::model::Vertex>(), (3 + 3 + 2 + 4) * 4);
+    // position f32x3, normal snorm16x4, uv f32x2, colour unorm16x4, (node, material) u32x2.
+    assert_eq!(
+        found,
+        vec![
+            (0, 3, false),
+            (1, 4, false),
+            (2, 2, false),
+            (3, 4, false),
+            (4, 2, true)
+        ]
+    );
+    use twinlens::render::GpuVertex;
+    assert_eq!(size_of::<GpuVertex>(), 12 + 8 + 8 + 8 + 8);
+    assert_eq!(
+        offset_of!(GpuVertex, material),
+        offset_of!(GpuVertex, node) + 4
+    );
 }
 
 #[test]
@@ -192,38 +187,16 @@ fn view_uniform_carries_the_light_towards_the_upper_front_left() {
 }
 
 #[test]
-fn node_uniform_normal_matrix_is_the_inverse_transpose() {
+fn model_uniform_normal_matrix_is_the_inverse_transpose() {
     use glam::{Mat4, Vec3};
-    let model = Mat4::from_scale(Vec3::new(2.0, 1.0, 1.0));
-    let u = NodeUniform::new(model);
-    let normal = Mat4::from_cols_array_2d(&u.normal);
+    let root = Mat4::from_scale(Vec3::new(2.0, 1.0, 1.0));
+    let u = ModelUniform::new(root);
+    let normal = Mat4::from_cols_array_2d(&u.root_normal);
     // Non-uniform scale: normals scale by the reciprocal.
     assert!((normal.transform_vector3(Vec3::X) - Vec3::new(0.5, 0.0, 0.0)).length() < 1e-6);
     // A collapsed axis has no inverse; the result must stay finite.
-    let flat = NodeUniform::new(Mat4::from_scale(Vec3::new(1.0, 0.0, 1.0)));
-    assert!(flat.normal.iter().flatten().all(|v| v.is_finite()));
-}
-
-#[test]
-fn node_tint_is_sanitised_like_the_cpu_blend() {
-    use glam::Mat4;
-    let mut u = NodeUniform::new(Mat4::IDENTITY);
-    assert_eq!((u.tint_mode, u.tint_strength), (uniforms::TINT_NONE, 0.0));
-    u.set_tint(uniforms::TINT_BLEND, [2.0, 0.5, f32::NAN], 0.55);
-    assert_eq!(u.tint_color, [1.0, 0.5, 0.0, 0.0]);
-    assert_eq!(u.tint_strength, 0.55);
-    u.set_tint(uniforms::TINT_BLEND, [0.0; 3], f32::NAN);
-    assert_eq!(
-        u.tint_strength, 0.0,
-        "NaN strength leaves the material, as blend() does"
-    );
-    u.set_tint(uniforms::TINT_REPLACE, [0.2; 3], 0.1);
-    assert_eq!(
-        (u.tint_mode, u.tint_strength),
-        (uniforms::TINT_REPLACE, 1.0)
-    );
-    u.set_tint(99, [0.2; 3], 1.0);
-    assert_eq!(u.tint_mode, uniforms::TINT_NONE);
+    let flat = ModelUniform::new(Mat4::from_scale(Vec3::new(1.0, 0.0, 1.0)));
+    assert!(flat.root_normal.iter().flatten().all(|v| v.is_finite()));
 }
 
 #[test]

@@ -1,86 +1,83 @@
-//! A [`TwinModel`] uploaded to the GPU: packed vertex/index buffers, base colour textures with
-//! mips, per-material bind groups, per-node uniforms, and the sorted draw list that
-//! [`ModelPass::draw`](super::model_pass::ModelPass::draw) walks.
+//! A [`TwinModel`] uploaded to the GPU as a few batches (see [`super::batch`]): packed vertex
+//! and index buffers, per-node transforms and state in textures, material factors in a texture,
+//! base colour textures with mips, and the chunks that the per-view culler draws from.
 //!
-//! Per-node sensor tints live in the node uniforms too: a tint set on a node applies to its
-//! meshes and its descendants' (nearest tinted ancestor wins), and only the slots whose
-//! effective tint changed are rewritten.
+//! Per-node sensor tints live in the node state texture: a tint set on a node applies to its
+//! meshes and its descendants' (nearest tinted ancestor wins), and only the texels whose
+//! effective tint changed are rewritten, 16 bytes each, in one range write per run of
+//! consecutive changed slots.
 //!
 //! Dropping a `GpuModel` frees all of it; replacing the twin never leaks the previous one.
 
-use std::mem::size_of;
-use std::num::NonZeroU64;
+use std::ops::Range;
 
 use glam::Mat4;
 use wgpu::util::DeviceExt;
 
-use super::model_pass::{ModelPass, Raster, uniform_stride};
-use super::texture_prep::prepare_mips;
-use super::uniforms::{
-    MaterialUniform, NODE_TINT_BYTES, NodeUniform, TINT_BLEND, TINT_NONE, TINT_REPLACE,
+use super::batch::{self, BatchKey};
+use super::cull::ChunkSource;
+use super::model_pass::ModelPass;
+use super::node_data::{
+    self, FLAG_SELECTED, MATERIAL_TEXELS, MATERIALS_PER_ROW, NODES_PER_ROW, Run, TEXEL_BYTES,
+    TEXTURE_WIDTH, TRANSFORM_TEXELS,
 };
-use crate::model::{Material, TwinModel, Vertex};
-use crate::overlay::color::{Tint, TintMode};
+use super::texture_prep::prepare_mips;
+use super::uniforms::ModelUniform;
+use crate::model::{Aabb, Material, TwinModel};
+use crate::overlay::color::Tint;
 
-/// Changed node slots closer than this are uploaded as one range: copying a few unchanged
-/// 256-byte slots costs less than another `writeBuffer` call.
-const TINT_MERGE_GAP: u32 = 16;
-
-/// One vertex buffer and one index buffer holding many primitives. Indices are rebased to the
-/// chunk, so every draw uses base vertex 0 (WebGL2 has no base-vertex draws).
-pub(crate) struct GeometryChunk {
+/// One vertex buffer and one index buffer holding many parts.
+pub(crate) struct GeometryBuffer {
     pub(crate) vertices: wgpu::Buffer,
     pub(crate) indices: wgpu::Buffer,
 }
 
-/// One indexed draw: a primitive of a mesh, on one node instance.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DrawItem {
-    pub(crate) raster: Raster,
-    pub(crate) material: usize,
-    pub(crate) chunk: usize,
-    pub(crate) node_slot: u32,
-    pub(crate) first_index: u32,
-    pub(crate) index_count: u32,
-    /// Whether the material is double-sided (kept to recompute `raster` in `set_root`).
-    double_sided: bool,
+/// One batch on the GPU: what it binds and its chunks.
+pub(crate) struct GpuBatch {
+    pub(crate) key: BatchKey,
+    pub(crate) buffer: usize,
+    /// Bind group of the base colour texture (index into `GpuModel::textures_bound`).
+    pub(crate) texture_group: usize,
+    pub(crate) chunks: Vec<(Range<u32>, Aabb)>,
 }
 
-/// Where a primitive's indices live after packing.
-#[derive(Debug, Clone, Copy)]
-struct PackedPrimitive {
-    chunk: usize,
-    first_index: u32,
-    index_count: u32,
-    material: usize,
-}
-
-/// A model's GPU resources and draw list.
+/// A model's GPU resources and batches.
 pub struct GpuModel {
-    pub(crate) chunks: Vec<GeometryChunk>,
-    pub(crate) materials: Vec<wgpu::BindGroup>,
-    pub(crate) node_bind_group: wgpu::BindGroup,
-    /// Byte stride between node uniform slots (a dynamic offset, hence u32).
-    pub(crate) node_stride: u32,
-    pub(crate) draws: Vec<DrawItem>,
-    node_buffer: wgpu::Buffer,
-    /// Node-to-model matrices per node slot, kept to re-place the model without re-uploading.
-    node_worlds: Vec<Mat4>,
-    /// CPU copy of `node_buffer`, so a recolouring rewrites tints without touching matrices.
-    node_bytes: Vec<u8>,
+    pub(crate) buffers: Vec<GeometryBuffer>,
+    pub(crate) batches: Vec<GpuBatch>,
+    /// Group 1: model uniform, node transforms, node state, materials.
+    pub(crate) model_bind_group: wgpu::BindGroup,
+    /// Group 2 per distinct base colour texture (the first is white).
+    pub(crate) texture_groups: Vec<wgpu::BindGroup>,
+    /// Whether the placement root mirrors (flips every batch's winding).
+    pub(crate) root_mirrored: bool,
+    /// The placement root (model to world).
+    root: Mat4,
+    model_buffer: wgpu::Buffer,
+    state_texture: wgpu::Texture,
+    /// CPU copy of the state texels, one per slot.
+    state: Vec<[f32; 4]>,
+    /// Flags per slot ([`node_data::FLAG_HIDDEN`], [`FLAG_SELECTED`]).
+    slot_flags: Vec<u32>,
     /// Model node index of each slot.
     slot_nodes: Vec<usize>,
     /// Parent of each model node.
     node_parent: Vec<Option<usize>>,
-    /// Per model node: the slots of its subtree, `start..end` (slots are in preorder).
-    node_slots: Vec<(u32, u32)>,
+    /// Per model node: the slots of its subtree.
+    node_slots: Vec<Range<u32>>,
     /// Tints set per model node by [`Self::set_tints`].
     node_tints: Vec<Option<Tint>>,
     /// Effective tint per slot, as last written.
     slot_tints: Vec<Option<Tint>>,
-    /// Scratch: slots to rewrite.
+    /// The node whose subtree is highlighted.
+    selected: Option<usize>,
+    /// Scratch: slots to rewrite, and their runs.
     changed: Vec<u32>,
-    _material_buffer: wgpu::Buffer,
+    runs: Vec<Run>,
+    /// Bytes written by the last [`Self::set_tints`] / [`Self::set_selected`].
+    last_upload_bytes: u64,
+    _transform_texture: wgpu::Texture,
+    _material_texture: wgpu::Texture,
     _textures: Vec<wgpu::Texture>,
     triangles: u64,
     warnings: Vec<String>,
@@ -90,8 +87,8 @@ impl GpuModel {
     /// Uploads `model` placed by `root` (applied on top of every node's world matrix).
     ///
     /// Problems that only degrade the picture (a malformed texture, a primitive with indices
-    /// out of range or too large for one buffer) are skipped and reported by
-    /// [`Self::warnings`] instead of failing the whole twin.
+    /// out of range or too large for one buffer, more parts than one texture holds) are skipped
+    /// and reported by [`Self::warnings`] instead of failing the whole twin.
     pub fn new(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
@@ -101,157 +98,207 @@ impl GpuModel {
     ) -> Self {
         let mut warnings = Vec::new();
         let name = &model.source_name;
+        let limits = device.limits();
+        let max_dim = limits.max_texture_dimension_2d;
 
-        // A model always carries a trailing default material; guard anyway so an empty list
-        // cannot make every material index dangle.
         let default_material = [Material::default()];
         let materials_src: &[Material] = if model.materials.is_empty() {
             &default_material
         } else {
             &model.materials
         };
-        let material_index = |i: usize| i.min(materials_src.len() - 1);
-
         let textures = upload_textures(device, queue, model, materials_src, &mut warnings);
-        let (material_buffer, materials) = upload_materials(device, pass, materials_src, &textures);
+        let mut plan = batch::plan(model, limits.max_buffer_size, &|t| {
+            textures.get(t).is_some_and(Option::is_some)
+        });
+        warnings.append(&mut plan.warnings);
 
-        let (chunks, packed) = pack_geometry(device, model, &material_index, &mut warnings);
-
-        // One node slot per drawn node that has geometry, in preorder so every subtree's
-        // slots are one range (a tint on a node covers that range); draws reference slots.
-        let (order, spans) = preorder(model);
-        let mut node_worlds = Vec::new();
-        let mut slot_nodes = Vec::new();
-        let mut slots_before = Vec::with_capacity(order.len() + 1);
-        let mut draws = Vec::new();
-        for &n in &order {
-            slots_before.push(node_worlds.len() as u32);
-            let node = &model.nodes[n];
-            let Some(mesh_packed) = node.mesh.and_then(|m| packed.get(m)) else {
-                continue;
-            };
-            let live: Vec<&PackedPrimitive> = mesh_packed.iter().flatten().collect();
-            if live.is_empty() {
-                continue;
-            }
-            let slot = node_worlds.len() as u32;
-            node_worlds.push(node.world);
-            slot_nodes.push(n);
-            for p in live {
-                let double_sided = materials_src[p.material].double_sided;
-                draws.push(DrawItem {
-                    raster: Raster::CcwCulled, // set by `place` below
-                    material: p.material,
-                    chunk: p.chunk,
-                    node_slot: slot,
-                    first_index: p.first_index,
-                    index_count: p.index_count,
-                    double_sided,
-                });
-            }
-        }
-        let node_stride = uniform_stride(device, size_of::<NodeUniform>());
-        let node_bytes = node_stride * node_worlds.len() as u64;
-        // Dynamic offsets are u32 and one buffer is bounded by the device; a twin with millions
-        // of mesh nodes would need instancing, which this renderer does not do yet.
-        if node_bytes > device.limits().max_buffer_size.min(u64::from(u32::MAX)) {
+        // Every slot must fit the transform texture's rows.
+        let max_slots = NODES_PER_ROW as usize * max_dim as usize;
+        if plan.slots.len() > max_slots {
             warnings.push(format!(
-                "{name}: {} mesh nodes need {node_bytes} bytes of node uniforms, more than this \
-                 GPU allows in one buffer; nothing drawn",
-                node_worlds.len()
+                "{name}: {} parts exceed the {max_slots} this GPU's textures can hold; nothing \
+                 drawn (split the model into several twins)",
+                plan.slots.len()
             ));
-            draws.clear();
-            node_worlds.clear();
-            slot_nodes.clear();
+            plan = batch::BatchPlan {
+                node_slots: vec![0..0; model.nodes.len()],
+                ..Default::default()
+            };
         }
-        slots_before.push(node_worlds.len() as u32);
-        let node_slots = spans
+
+        let buffers = plan
+            .buffers
             .iter()
-            .map(|&(a, b)| {
-                let at = |i: usize| slots_before.get(i).copied().unwrap_or(0);
-                // After a cleared (oversized) model every range is empty.
-                (
-                    at(a).min(node_worlds.len() as u32),
-                    at(b).min(node_worlds.len() as u32),
-                )
+            .enumerate()
+            .map(|(i, b)| GeometryBuffer {
+                vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(&format!("GpuModel::vertices[{i}]")),
+                    contents: bytemuck::cast_slice(&b.vertices),
+                    usage: wgpu::BufferUsages::VERTEX,
+                }),
+                indices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(&format!("GpuModel::indices[{i}]")),
+                    contents: bytemuck::cast_slice(&b.indices),
+                    usage: wgpu::BufferUsages::INDEX,
+                }),
             })
             .collect();
-        let node_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("GpuModel::node_uniforms"),
-            // At least one slot: a zero-sized uniform binding is invalid.
-            size: node_stride * node_worlds.len().max(1) as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let node_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("GpuModel::node_bind_group"),
-            layout: &pass.node_layout,
-            entries: &[wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &node_buffer,
-                    offset: 0,
-                    size: NonZeroU64::new(size_of::<NodeUniform>() as u64),
-                }),
-            }],
-        });
-        let triangles = draws.iter().map(|d| u64::from(d.index_count / 3)).sum();
 
-        let mut gpu = Self {
-            chunks,
-            materials,
-            node_bind_group,
-            // An alignment-rounded 128-byte struct: a few hundred bytes at most.
-            node_stride: node_stride as u32,
-            draws,
-            node_buffer,
-            node_bytes: Vec::new(),
-            slot_tints: vec![None; node_worlds.len()],
-            node_worlds,
-            slot_nodes,
+        // Node transforms: 4 texels per slot.
+        let mut transforms = vec![[0f32; 4]; plan.slots.len() * TRANSFORM_TEXELS as usize];
+        for (i, s) in plan.slots.iter().enumerate() {
+            let texels = node_data::transform_texels(s.world, s.sphere);
+            transforms[i * 4..i * 4 + 4].copy_from_slice(&texels);
+        }
+        let transform_texture = data_texture(
+            device,
+            queue,
+            "GpuModel::node_transforms",
+            &transforms,
+            node_data::rows_for(plan.slots.len(), NODES_PER_ROW),
+        );
+        let state = vec![node_data::state_texel(None, 0); plan.slots.len()];
+        let state_texture = data_texture(
+            device,
+            queue,
+            "GpuModel::node_state",
+            &state,
+            node_data::rows_for(plan.slots.len(), TEXTURE_WIDTH),
+        );
+        let mut material_texels = Vec::with_capacity(materials_src.len() * 2);
+        for m in materials_src {
+            material_texels.extend(node_data::material_texels(
+                m.base_color,
+                m.metallic,
+                m.roughness,
+            ));
+        }
+        let material_texture = data_texture(
+            device,
+            queue,
+            "GpuModel::materials",
+            &material_texels,
+            node_data::rows_for(materials_src.len(), MATERIALS_PER_ROW),
+        );
+        debug_assert_eq!(MATERIAL_TEXELS, 2);
+
+        let model_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("GpuModel::model_uniform"),
+            contents: bytemuck::bytes_of(&ModelUniform::new(root)),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        let view = |t: &wgpu::Texture| t.create_view(&wgpu::TextureViewDescriptor::default());
+        let (tv, sv, mv) = (
+            view(&transform_texture),
+            view(&state_texture),
+            view(&material_texture),
+        );
+        let model_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("GpuModel::model_bind_group"),
+            layout: &pass.model_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: model_buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&tv),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(&sv),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::TextureView(&mv),
+                },
+            ],
+        });
+
+        // One texture bind group per distinct texture a batch uses; index 0 is white.
+        let mut texture_ids: Vec<Option<usize>> = vec![None];
+        let batches = plan
+            .batches
+            .iter()
+            .map(|b| {
+                let texture_group = match texture_ids.iter().position(|&t| t == b.key.texture) {
+                    Some(i) => i,
+                    None => {
+                        texture_ids.push(b.key.texture);
+                        texture_ids.len() - 1
+                    }
+                };
+                GpuBatch {
+                    key: b.key,
+                    buffer: b.buffer,
+                    texture_group,
+                    chunks: b.chunks.clone(),
+                }
+            })
+            .collect();
+        let texture_groups = texture_ids
+            .iter()
+            .map(|t| {
+                let tex_view = t
+                    .and_then(|t| textures.get(t))
+                    .and_then(Option::as_ref)
+                    .map(|t| t.create_view(&wgpu::TextureViewDescriptor::default()));
+                pass.texture_bind_group(device, tex_view.as_ref())
+            })
+            .collect();
+
+        let slot_count = plan.slots.len();
+        Self {
+            buffers,
+            batches,
+            model_bind_group,
+            texture_groups,
+            root_mirrored: root.determinant() < 0.0,
+            root,
+            model_buffer,
+            state_texture,
+            state,
+            slot_flags: vec![0; slot_count],
+            slot_nodes: plan.slots.iter().map(|s| s.node).collect(),
             node_parent: model.nodes.iter().map(|n| n.parent).collect(),
-            node_slots,
+            node_slots: plan.node_slots,
             node_tints: vec![None; model.nodes.len()],
+            slot_tints: vec![None; slot_count],
+            selected: None,
             changed: Vec::new(),
-            _material_buffer: material_buffer,
+            runs: Vec::new(),
+            last_upload_bytes: 0,
+            _transform_texture: transform_texture,
+            _material_texture: material_texture,
             _textures: textures.into_iter().flatten().collect(),
-            triangles,
+            triangles: plan.triangles,
             warnings,
-        };
-        gpu.set_root(queue, root);
-        gpu
+        }
     }
 
-    /// Re-places the model: rewrites every node uniform with `root × node.world` and picks the
-    /// face winding per node (a mirroring transform flips it). Cheap; no re-upload of geometry.
+    /// Re-places the model: rewrites the 128-byte model uniform. No per-node work.
     pub fn set_root(&mut self, queue: &wgpu::Queue, root: Mat4) {
-        let stride = self.node_stride as usize;
-        self.node_bytes.clear();
-        self.node_bytes.resize(stride * self.node_worlds.len(), 0);
-        let mut mirrored = Vec::with_capacity(self.node_worlds.len());
-        for (i, world) in self.node_worlds.iter().enumerate() {
-            let model = root * *world;
-            mirrored.push(model.determinant() < 0.0);
-            let u = node_uniform(model, self.slot_tints[i]);
-            self.node_bytes[i * stride..i * stride + size_of::<NodeUniform>()]
-                .copy_from_slice(bytemuck::bytes_of(&u));
-        }
-        if !self.node_bytes.is_empty() {
-            queue.write_buffer(&self.node_buffer, 0, &self.node_bytes);
-        }
-        for d in &mut self.draws {
-            d.raster = Raster::new(d.double_sided, mirrored[d.node_slot as usize]);
-        }
-        // Group by pipeline, then material, then buffers: fewest state changes per pass.
-        self.draws
-            .sort_by_key(|d| (d.raster, d.material, d.chunk, d.node_slot));
+        queue.write_buffer(
+            &self.model_buffer,
+            0,
+            bytemuck::bytes_of(&ModelUniform::new(root)),
+        );
+        self.root_mirrored = root.determinant() < 0.0;
+        self.root = root;
+    }
+
+    /// The placement root: model space to world space.
+    pub fn root(&self) -> Mat4 {
+        self.root
     }
 
     /// Sets or clears (`None`) the sensor tint of model nodes (indices into
     /// [`TwinModel::nodes`]); a node's tint covers its meshes and its descendants' unless a
-    /// descendant has its own. Unknown indices are ignored. Only the node slots whose effective
-    /// tint changed are uploaded, in as few writes as their spread allows. Returns how many
-    /// slots were rewritten.
+    /// descendant has its own. Unknown indices are ignored. Only the slots whose effective tint
+    /// changed are uploaded (16 bytes each, one write per run of consecutive slots). Returns how
+    /// many slots were rewritten.
     pub fn set_tints(&mut self, queue: &wgpu::Queue, tints: &[(usize, Option<Tint>)]) -> usize {
         self.changed.clear();
         for &(node, tint) in tints {
@@ -262,67 +309,130 @@ impl GpuModel {
                 continue;
             }
             *current = tint;
-            if let Some(&(a, b)) = self.node_slots.get(node) {
-                self.changed.extend(a..b);
+            if let Some(r) = self.node_slots.get(node) {
+                self.changed.extend(r.clone());
             }
         }
+        self.rewrite_changed(queue)
+    }
+
+    /// Highlights `node` and its descendants as the selection (`None` clears it); unknown nodes
+    /// clear it too. Uploads only the slots whose highlight changed.
+    pub fn set_selected(&mut self, queue: &wgpu::Queue, node: Option<usize>) -> usize {
+        let node = node.filter(|&n| n < self.node_slots.len());
+        self.changed.clear();
+        if node == self.selected {
+            self.last_upload_bytes = 0;
+            return 0;
+        }
+        for n in [self.selected, node].into_iter().flatten() {
+            if let Some(r) = self.node_slots.get(n) {
+                self.changed.extend(r.clone());
+            }
+        }
+        self.selected = node;
+        let selected_range = node
+            .and_then(|n| self.node_slots.get(n).cloned())
+            .unwrap_or(0..0);
+        for &slot in &self.changed {
+            if let Some(f) = self.slot_flags.get_mut(slot as usize) {
+                if selected_range.contains(&slot) {
+                    *f |= FLAG_SELECTED;
+                } else {
+                    *f &= !FLAG_SELECTED;
+                }
+            }
+        }
+        self.rewrite_changed(queue)
+    }
+
+    /// Recomputes the state texels of `self.changed` and uploads those that differ.
+    fn rewrite_changed(&mut self, queue: &wgpu::Queue) -> usize {
+        self.last_upload_bytes = 0;
         if self.changed.is_empty() {
             return 0;
         }
         // Overlapping subtrees (a tinted node inside another) list slots twice.
         self.changed.sort_unstable();
         self.changed.dedup();
-        let stride = self.node_stride as usize;
         let (nodes, parents) = (&self.node_tints, &self.node_parent);
-        let (slot_nodes, slot_tints, bytes) =
-            (&self.slot_nodes, &mut self.slot_tints, &mut self.node_bytes);
+        let (slot_nodes, slot_tints, flags, state) = (
+            &self.slot_nodes,
+            &mut self.slot_tints,
+            &self.slot_flags,
+            &mut self.state,
+        );
         self.changed.retain(|&slot| {
             let slot = slot as usize;
-            let (Some(&node), Some(applied)) = (slot_nodes.get(slot), slot_tints.get_mut(slot))
-            else {
+            let (Some(&node), Some(applied), Some(texel)) = (
+                slot_nodes.get(slot),
+                slot_tints.get_mut(slot),
+                state.get_mut(slot),
+            ) else {
                 return false;
             };
             let effective = effective_tint(node, nodes, parents);
-            if *applied == effective {
+            let new = node_data::state_texel(effective, flags[slot]);
+            *applied = effective;
+            if *texel == new {
                 return false;
             }
-            *applied = effective;
-            let at = slot * stride;
-            let Some(uniform) = bytes.get_mut(at..at + size_of::<NodeUniform>()) else {
-                return false;
-            };
-            let mut u: NodeUniform = bytemuck::pod_read_unaligned(uniform);
-            set_uniform_tint(&mut u, effective);
-            uniform[NODE_TINT_BYTES].copy_from_slice(&bytemuck::bytes_of(&u)[NODE_TINT_BYTES]);
+            *texel = new;
             true
         });
-        // Upload runs of nearby slots, each from the first slot's tint to the last one's.
-        let mut i = 0;
-        while i < self.changed.len() {
-            let first = self.changed[i];
-            let mut last = first;
-            i += 1;
-            while i < self.changed.len() && self.changed[i] - last <= TINT_MERGE_GAP {
-                last = self.changed[i];
-                i += 1;
-            }
-            let start = first as usize * stride + NODE_TINT_BYTES.start;
-            let end = last as usize * stride + NODE_TINT_BYTES.end;
-            if let Some(run) = self.node_bytes.get(start..end) {
-                queue.write_buffer(&self.node_buffer, start as u64, run);
-            }
+        // Up to one unchanged texel per changed one may ride along: at most 32 bytes per changed slot.
+        node_data::runs_into(
+            &self.changed,
+            TEXTURE_WIDTH,
+            self.changed.len() as u32,
+            &mut self.runs,
+        );
+        for run in &self.runs {
+            let (x, y) = node_data::texel_of(run.first, TEXTURE_WIDTH, 1);
+            let texels = &self.state[run.first as usize..(run.first + run.count) as usize];
+            queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &self.state_texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d { x, y, z: 0 },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                bytemuck::cast_slice(texels),
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(run.count * TEXEL_BYTES),
+                    rows_per_image: Some(1),
+                },
+                wgpu::Extent3d {
+                    width: run.count,
+                    height: 1,
+                    depth_or_array_layers: 1,
+                },
+            );
+            self.last_upload_bytes += u64::from(run.count * TEXEL_BYTES);
         }
         self.changed.len()
     }
 
-    /// Triangles drawn per view.
+    /// Bytes uploaded by the last [`Self::set_tints`] or [`Self::set_selected`], and the
+    /// number of range writes they took.
+    pub fn last_upload(&self) -> (u64, usize) {
+        (self.last_upload_bytes, self.runs.len())
+    }
+
+    /// Triangles of the whole model (what a view that sees everything draws).
     pub fn triangle_count(&self) -> u64 {
         self.triangles
     }
 
-    /// Draw calls per view.
-    pub fn draw_count(&self) -> usize {
-        self.draws.len()
+    /// Batches: the fewest draw calls a view that sees all parts needs.
+    pub fn batch_count(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// Chunks over all batches (what each view culls).
+    pub fn chunk_count(&self) -> usize {
+        self.batches.iter().map(|b| b.chunks.len()).sum()
     }
 
     /// Problems found while uploading (each names the model file and what was skipped).
@@ -331,24 +441,74 @@ impl GpuModel {
     }
 }
 
-/// The node uniform for world matrix `model` with `tint`.
-fn node_uniform(model: Mat4, tint: Option<Tint>) -> NodeUniform {
-    let mut u = NodeUniform::new(model);
-    set_uniform_tint(&mut u, tint);
-    u
+impl ChunkSource for GpuModel {
+    fn batch_count(&self) -> usize {
+        self.batches.len()
+    }
+    fn chunks(&self, batch: usize) -> &[(Range<u32>, Aabb)] {
+        self.batches.get(batch).map_or(&[], |b| &b.chunks)
+    }
 }
 
-fn set_uniform_tint(u: &mut NodeUniform, tint: Option<Tint>) {
-    match tint {
-        None => u.set_tint(TINT_NONE, [0.0; 3], 0.0),
-        Some(t) => {
-            let mode = match t.mode {
-                TintMode::Tint => TINT_BLEND,
-                TintMode::Replace => TINT_REPLACE,
-            };
-            u.set_tint(mode, t.color, t.strength);
-        }
+/// An RGBA32F texture `TEXTURE_WIDTH` texels wide and `rows` high, filled from `texels` (row
+/// by row; the rest zero).
+fn data_texture(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    label: &str,
+    texels: &[[f32; 4]],
+    rows: u32,
+) -> wgpu::Texture {
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: TEXTURE_WIDTH,
+            height: rows,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    let width = TEXTURE_WIDTH as usize;
+    let full_rows = (texels.len() / width) as u32;
+    let write = |y: u32, data: &[[f32; 4]], w: u32, h: u32| {
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d { x: 0, y, z: 0 },
+                aspect: wgpu::TextureAspect::All,
+            },
+            bytemuck::cast_slice(data),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(w * TEXEL_BYTES),
+                rows_per_image: Some(h),
+            },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+        );
+    };
+    if full_rows > 0 {
+        write(
+            0,
+            &texels[..full_rows as usize * width],
+            TEXTURE_WIDTH,
+            full_rows,
+        );
     }
+    let tail = &texels[full_rows as usize * width..];
+    if !tail.is_empty() {
+        write(full_rows, tail, tail.len() as u32, 1);
+    }
+    texture
 }
 
 /// The tint that applies to `node`: its own, else its nearest tinted ancestor's.
@@ -365,35 +525,6 @@ fn effective_tint(node: usize, tints: &[Option<Tint>], parents: &[Option<usize>]
     None
 }
 
-/// The nodes reachable from the roots in depth-first preorder, and per model node its span
-/// `start..end` in that order (its subtree; `(0, 0)` when unreachable). Each node is visited
-/// once even if the children lists are malformed.
-fn preorder(model: &TwinModel) -> (Vec<usize>, Vec<(usize, usize)>) {
-    let n = model.nodes.len();
-    let mut order = Vec::with_capacity(n);
-    let mut spans = vec![(0, 0); n];
-    let mut seen = vec![false; n];
-    // (node, entering): the exit marker closes the node's span after its descendants.
-    let mut stack: Vec<(usize, bool)> = model.roots.iter().rev().map(|&r| (r, true)).collect();
-    while let Some((i, entering)) = stack.pop() {
-        if !entering {
-            spans[i].1 = order.len();
-            continue;
-        }
-        if i >= n || std::mem::replace(&mut seen[i], true) {
-            continue;
-        }
-        spans[i].0 = order.len();
-        order.push(i);
-        stack.push((i, false));
-        stack.extend(model.nodes[i].children.iter().rev().map(|&c| (c, true)));
-    }
-    (order, spans)
-}
-
-/// Uploads every texture some material references, as Rgba8UnormSrgb with a full mip chain,
-/// downscaled to the device's `max_texture_dimension_2d` if needed. `None` where a texture is
-/// unused or malformed (its materials then fall back to white).
 fn upload_textures(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
@@ -473,170 +604,4 @@ fn upload_textures(
             Some(texture)
         })
         .collect()
-}
-
-/// One uniform buffer with a slot per material, and a bind group per material (uniform slot,
-/// base colour texture or white, shared sampler).
-fn upload_materials(
-    device: &wgpu::Device,
-    pass: &ModelPass,
-    materials: &[Material],
-    textures: &[Option<wgpu::Texture>],
-) -> (wgpu::Buffer, Vec<wgpu::BindGroup>) {
-    let stride = uniform_stride(device, size_of::<MaterialUniform>());
-    let mut bytes = vec![0u8; stride as usize * materials.len()];
-    for (i, m) in materials.iter().enumerate() {
-        let u = MaterialUniform::new(m.base_color, m.metallic, m.roughness);
-        let at = i * stride as usize;
-        bytes[at..at + size_of::<MaterialUniform>()].copy_from_slice(bytemuck::bytes_of(&u));
-    }
-    let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("GpuModel::material_uniforms"),
-        contents: &bytes,
-        usage: wgpu::BufferUsages::UNIFORM,
-    });
-    let views: Vec<Option<wgpu::TextureView>> = textures
-        .iter()
-        .map(|t| {
-            t.as_ref()
-                .map(|t| t.create_view(&wgpu::TextureViewDescriptor::default()))
-        })
-        .collect();
-    let bind_groups = materials
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let view = m
-                .base_color_texture
-                .and_then(|t| views.get(t))
-                .and_then(Option::as_ref)
-                .unwrap_or(&pass.white_view);
-            let label = format!("GpuModel::material[{i}]");
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(&label),
-                layout: &pass.material_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &buffer,
-                            offset: i as u64 * stride,
-                            size: NonZeroU64::new(size_of::<MaterialUniform>() as u64),
-                        }),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: wgpu::BindingResource::Sampler(&pass.sampler),
-                    },
-                ],
-            })
-        })
-        .collect();
-    (buffer, bind_groups)
-}
-
-/// CPU staging for one chunk before it becomes buffers.
-#[derive(Default)]
-struct ChunkBuilder {
-    vertices: Vec<Vertex>,
-    indices: Vec<u32>,
-}
-
-/// Packs every primitive of every mesh into as few buffers as the device's `max_buffer_size`
-/// allows. Returns the chunks and, per mesh and primitive, where it went (`None`: skipped).
-fn pack_geometry(
-    device: &wgpu::Device,
-    model: &TwinModel,
-    material_index: &dyn Fn(usize) -> usize,
-    warnings: &mut Vec<String>,
-) -> (Vec<GeometryChunk>, Vec<Vec<Option<PackedPrimitive>>>) {
-    let max_bytes = device.limits().max_buffer_size;
-    let vertex_size = size_of::<Vertex>() as u64;
-    let mut builders: Vec<ChunkBuilder> = Vec::new();
-    let mut packed = Vec::with_capacity(model.meshes.len());
-
-    for (mesh_i, mesh) in model.meshes.iter().enumerate() {
-        let mut mesh_packed = Vec::with_capacity(mesh.primitives.len());
-        for (prim_i, prim) in mesh.primitives.iter().enumerate() {
-            let (nv, ni) = (prim.vertices.len() as u64, prim.indices.len() as u64);
-            // Whole triangles only; the loader guarantees multiples of 3, but a stray tail
-            // would shift every later triangle of the chunk.
-            let ni = ni - ni % 3;
-            if nv == 0 || ni == 0 {
-                mesh_packed.push(None);
-                continue;
-            }
-            if nv * vertex_size > max_bytes
-                || ni * 4 > max_bytes
-                || nv.max(ni) > u64::from(u32::MAX)
-            {
-                warnings.push(format!(
-                    "{}: meshes[{mesh_i}].primitives[{prim_i}] ({nv} vertices) exceeds this GPU's \
-                     {max_bytes}-byte buffer limit; not drawn (split the mesh in the source file)",
-                    model.source_name
-                ));
-                mesh_packed.push(None);
-                continue;
-            }
-            if prim.indices[..ni as usize]
-                .iter()
-                .any(|&i| u64::from(i) >= nv)
-            {
-                warnings.push(format!(
-                    "{}: meshes[{mesh_i}].primitives[{prim_i}] has indices beyond its {nv} \
-                     vertices; not drawn",
-                    model.source_name
-                ));
-                mesh_packed.push(None);
-                continue;
-            }
-            let fits = |b: &ChunkBuilder| {
-                (b.vertices.len() as u64 + nv) * vertex_size <= max_bytes
-                    && (b.indices.len() as u64 + ni) * 4 <= max_bytes
-                    // Rebased indices and index offsets must stay u32.
-                    && b.vertices.len() as u64 + nv <= u64::from(u32::MAX)
-                    && b.indices.len() as u64 + ni <= u64::from(u32::MAX)
-            };
-            if !builders.last().is_some_and(fits) {
-                builders.push(ChunkBuilder::default());
-            }
-            let chunk = builders.len() - 1;
-            let b = &mut builders[chunk];
-            // Both fit in u32 (checked by `fits`).
-            let base = b.vertices.len() as u32;
-            let first_index = b.indices.len() as u32;
-            b.vertices.extend_from_slice(&prim.vertices);
-            b.indices
-                .extend(prim.indices[..ni as usize].iter().map(|&i| i + base));
-            mesh_packed.push(Some(PackedPrimitive {
-                chunk,
-                first_index,
-                index_count: ni as u32,
-                material: material_index(prim.material),
-            }));
-        }
-        packed.push(mesh_packed);
-    }
-
-    let chunks = builders
-        .into_iter()
-        .enumerate()
-        .map(|(i, b)| GeometryChunk {
-            vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(&format!("GpuModel::vertices[{i}]")),
-                contents: bytemuck::cast_slice(&b.vertices),
-                usage: wgpu::BufferUsages::VERTEX,
-            }),
-            indices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(&format!("GpuModel::indices[{i}]")),
-                contents: bytemuck::cast_slice(&b.indices),
-                usage: wgpu::BufferUsages::INDEX,
-            }),
-        })
-        .collect();
-    (chunks, packed)
 }

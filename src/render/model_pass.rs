@@ -1,5 +1,6 @@
 //! The lit-mesh drawable: shader, bind group layouts, pipelines and per-view uniforms, and the
-//! function that records a [`GpuModel`]'s draws for one view into a caller's render pass.
+//! function that records a [`GpuModel`]'s draws for one view into a caller's render pass: the
+//! chunks the view's frustum keeps, in at most [`cull::MAX_MODEL_DRAWS`] draws per view.
 //!
 //! Nothing here knows about the canvas: the inline renderer and the XR views both call
 //! [`ModelPass::draw`] with their own attachments and viewports.
@@ -7,10 +8,13 @@
 use std::mem::{offset_of, size_of};
 use std::num::NonZeroU64;
 
+use glam::Mat4;
+
 use super::FrameStats;
+use super::batch::GpuVertex;
+use super::cull::{self, DrawRange, Frustum};
 use super::gpu_model::GpuModel;
-use super::uniforms::{ViewUniform, align_up};
-use crate::model::Vertex;
+use super::uniforms::{ModelUniform, ViewUniform, align_up};
 
 /// Colour/depth formats and sample count of the attachments a pass draws into; pipelines are
 /// built per combination.
@@ -116,18 +120,22 @@ const INITIAL_VIEW_SLOTS: u64 = 4;
 pub struct ModelPass {
     shader: wgpu::ShaderModule,
     pipeline_layout: wgpu::PipelineLayout,
-    pub(crate) node_layout: wgpu::BindGroupLayout,
-    pub(crate) material_layout: wgpu::BindGroupLayout,
+    pub(crate) model_layout: wgpu::BindGroupLayout,
+    texture_layout: wgpu::BindGroupLayout,
     view_layout: wgpu::BindGroupLayout,
     /// Trilinear, repeating: glTF's default sampler (the CPU model keeps no sampler state).
-    pub(crate) sampler: wgpu::Sampler,
+    sampler: wgpu::Sampler,
     /// 1×1 white, bound where a material has no base colour texture.
-    pub(crate) white_view: wgpu::TextureView,
+    white_view: wgpu::TextureView,
     _white: wgpu::Texture,
     view_buffer: wgpu::Buffer,
     view_bind_group: wgpu::BindGroup,
     view_stride: u64,
     view_capacity: u64,
+    /// World-to-clip matrix of each view slot written this frame, for culling.
+    view_clips: Vec<Mat4>,
+    /// Whether chunks outside a view's frustum are skipped (on unless a test turns it off).
+    culling: bool,
     /// Per target combination: one pipeline per [`Raster`], indexed by its discriminant.
     pipelines: Vec<(TargetFormats, [wgpu::RenderPipeline; 4])>,
 }
@@ -155,20 +163,30 @@ impl ModelPass {
             label: Some("ModelPass::view_layout"),
             entries: &[uniform_entry(0, size_of::<ViewUniform>(), true)],
         });
-        let node_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ModelPass::node_layout"),
-            entries: &[uniform_entry(
-                0,
-                size_of::<super::uniforms::NodeUniform>(),
-                true,
-            )],
-        });
-        let material_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ModelPass::material_layout"),
+        let data_texture = |binding: u32| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::VERTEX,
+            ty: wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension: wgpu::TextureViewDimension::D2,
+                multisampled: false,
+            },
+            count: None,
+        };
+        let model_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ModelPass::model_layout"),
             entries: &[
-                uniform_entry(0, size_of::<super::uniforms::MaterialUniform>(), false),
+                uniform_entry(0, size_of::<ModelUniform>(), false),
+                data_texture(1),
+                data_texture(2),
+                data_texture(3),
+            ],
+        });
+        let texture_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ModelPass::texture_layout"),
+            entries: &[
                 wgpu::BindGroupLayoutEntry {
-                    binding: 1,
+                    binding: 0,
                     visibility: wgpu::ShaderStages::FRAGMENT,
                     ty: wgpu::BindingType::Texture {
                         sample_type: wgpu::TextureSampleType::Float { filterable: true },
@@ -178,7 +196,7 @@ impl ModelPass {
                     count: None,
                 },
                 wgpu::BindGroupLayoutEntry {
-                    binding: 2,
+                    binding: 1,
                     visibility: wgpu::ShaderStages::FRAGMENT,
                     ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                     count: None,
@@ -189,8 +207,8 @@ impl ModelPass {
             label: Some("ModelPass::pipeline_layout"),
             bind_group_layouts: &[
                 Some(&view_layout),
-                Some(&node_layout),
-                Some(&material_layout),
+                Some(&model_layout),
+                Some(&texture_layout),
             ],
             immediate_size: 0,
         });
@@ -246,8 +264,8 @@ impl ModelPass {
         Self {
             shader,
             pipeline_layout,
-            node_layout,
-            material_layout,
+            model_layout,
+            texture_layout,
             view_layout,
             sampler,
             white_view,
@@ -256,6 +274,8 @@ impl ModelPass {
             view_bind_group,
             view_stride,
             view_capacity: INITIAL_VIEW_SLOTS,
+            view_clips: Vec::new(),
+            culling: true,
             pipelines: Vec::new(),
         }
     }
@@ -284,23 +304,28 @@ impl ModelPass {
         let attributes = [
             wgpu::VertexAttribute {
                 format: wgpu::VertexFormat::Float32x3,
-                offset: offset_of!(Vertex, position) as u64,
+                offset: offset_of!(GpuVertex, position) as u64,
                 shader_location: 0,
             },
             wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Float32x3,
-                offset: offset_of!(Vertex, normal) as u64,
+                format: wgpu::VertexFormat::Snorm16x4,
+                offset: offset_of!(GpuVertex, normal) as u64,
                 shader_location: 1,
             },
             wgpu::VertexAttribute {
                 format: wgpu::VertexFormat::Float32x2,
-                offset: offset_of!(Vertex, uv) as u64,
+                offset: offset_of!(GpuVertex, uv) as u64,
                 shader_location: 2,
             },
             wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Float32x4,
-                offset: offset_of!(Vertex, color) as u64,
+                format: wgpu::VertexFormat::Unorm16x4,
+                offset: offset_of!(GpuVertex, color) as u64,
                 shader_location: 3,
+            },
+            wgpu::VertexAttribute {
+                format: wgpu::VertexFormat::Uint32x2,
+                offset: offset_of!(GpuVertex, node) as u64,
+                shader_location: 4,
             },
         ];
         device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
@@ -311,7 +336,7 @@ impl ModelPass {
                 entry_point: Some("vs_main"),
                 compilation_options: wgpu::PipelineCompilationOptions::default(),
                 buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: size_of::<Vertex>() as u64,
+                    array_stride: size_of::<GpuVertex>() as u64,
                     step_mode: wgpu::VertexStepMode::Vertex,
                     attributes: &attributes,
                 })],
@@ -364,7 +389,10 @@ impl ModelPass {
         }
         let mut bytes = vec![0u8; (self.view_stride * count) as usize];
         let mut slots = Vec::with_capacity(views.len());
+        self.view_clips.clear();
         for (i, view) in views.iter().enumerate() {
+            self.view_clips
+                .push(Mat4::from_cols_array_2d(&view.view_proj));
             let offset = i * self.view_stride as usize;
             bytes[offset..offset + size_of::<ViewUniform>()]
                 .copy_from_slice(bytemuck::bytes_of(view));
@@ -379,10 +407,66 @@ impl ModelPass {
         slots
     }
 
+    /// Turns frustum culling of chunks on (the default) or off; with it off every chunk is
+    /// drawn, which must give the same picture.
+    pub fn set_culling(&mut self, on: bool) {
+        self.culling = on;
+    }
+
+    /// A bind group for the base colour texture `view` (white where `None`) with the shared
+    /// sampler.
+    pub(crate) fn texture_bind_group(
+        &self,
+        device: &wgpu::Device,
+        view: Option<&wgpu::TextureView>,
+    ) -> wgpu::BindGroup {
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("ModelPass::texture_bind_group"),
+            layout: &self.texture_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(view.unwrap_or(&self.white_view)),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+            ],
+        })
+    }
+
+    /// The draw ranges of `model` that the view in `view` sees: its chunks culled against the
+    /// view frustum (in model space, through the placement `root`), joined and merged to at most
+    /// [`cull::MAX_MODEL_DRAWS`] draws. Appends to `out` (cleared first).
+    pub fn visible_ranges(
+        &self,
+        model: &GpuModel,
+        root: Mat4,
+        view: ViewSlot,
+        out: &mut Vec<DrawRange>,
+    ) -> usize {
+        let index = (u64::from(view.offset) / self.view_stride) as usize;
+        match self.view_clips.get(index).filter(|_| self.culling) {
+            Some(&clip) => {
+                let frustum = Frustum::from_clip(clip * root);
+                cull::draw_ranges(
+                    model,
+                    &|b| frustum.intersects(b),
+                    cull::MAX_MODEL_DRAWS,
+                    out,
+                )
+            }
+            // A slot not written this frame: draw everything rather than nothing.
+            None => cull::draw_ranges(model, &|_| true, cull::MAX_MODEL_DRAWS, out),
+        }
+    }
+
     /// Records `model`'s draws for one view into `pass`, whose attachments must match the
-    /// formats `pipelines` was built for. `viewport` restricts drawing to part of the
-    /// attachments (one eye of a side-by-side XR framebuffer); `None` keeps the pass's current
-    /// viewport (the whole attachment unless the caller set one).
+    /// formats `pipelines` was built for: the chunks inside the view's frustum, in at most
+    /// [`cull::MAX_MODEL_DRAWS`] draws (one per batch at least). `viewport` restricts drawing
+    /// to part of the attachments (one eye of a side-by-side XR framebuffer); `None` keeps the
+    /// pass's current viewport (the whole attachment unless the caller set one).
     pub fn draw(
         &self,
         pass: &mut wgpu::RenderPass<'_>,
@@ -396,50 +480,49 @@ impl ModelPass {
             // A PipelineSet from another ModelPass: nothing sensible to draw with.
             return stats;
         };
-        if model.draws.is_empty() {
+        let mut ranges = Vec::new();
+        self.visible_ranges(model, model.root(), view, &mut ranges);
+        if ranges.is_empty() {
             return stats;
         }
         if let Some(v) = viewport {
             pass.set_viewport(v.x, v.y, v.width, v.height, 0.0, 1.0);
         }
         pass.set_bind_group(0, &self.view_bind_group, &[view.offset]);
+        pass.set_bind_group(1, &model.model_bind_group, &[]);
 
-        // Draws are sorted by (raster, material, chunk), so each state change happens once
-        // per run; track what is bound to skip redundant calls.
+        // Ranges come in batch order and batches in pipeline order; track what is bound to
+        // skip redundant calls.
         let mut bound_raster = None;
-        let mut bound_chunk = None;
-        let mut bound_material = None;
-        let mut bound_node = None;
-        for draw in &model.draws {
-            if bound_raster != Some(draw.raster) {
-                pass.set_pipeline(&set[draw.raster as usize]);
-                bound_raster = Some(draw.raster);
-            }
-            if bound_chunk != Some(draw.chunk) {
-                let chunk = &model.chunks[draw.chunk];
-                pass.set_vertex_buffer(0, chunk.vertices.slice(..));
-                pass.set_index_buffer(chunk.indices.slice(..), wgpu::IndexFormat::Uint32);
-                bound_chunk = Some(draw.chunk);
-            }
-            if bound_material != Some(draw.material) {
-                pass.set_bind_group(2, &model.materials[draw.material], &[]);
-                bound_material = Some(draw.material);
-            }
-            if bound_node != Some(draw.node_slot) {
-                pass.set_bind_group(
-                    1,
-                    &model.node_bind_group,
-                    &[draw.node_slot * model.node_stride],
-                );
-                bound_node = Some(draw.node_slot);
-            }
-            pass.draw_indexed(
-                draw.first_index..draw.first_index + draw.index_count,
-                0,
-                0..1,
+        let mut bound_buffer = None;
+        let mut bound_texture = None;
+        for range in &ranges {
+            let Some(batch) = model.batches.get(range.batch) else {
+                continue;
+            };
+            let raster = Raster::new(
+                batch.key.double_sided,
+                batch.key.mirrored != model.root_mirrored,
             );
+            if bound_raster != Some(raster) {
+                pass.set_pipeline(&set[raster as usize]);
+                bound_raster = Some(raster);
+            }
+            if bound_buffer != Some(batch.buffer) {
+                let Some(buffer) = model.buffers.get(batch.buffer) else {
+                    continue;
+                };
+                pass.set_vertex_buffer(0, buffer.vertices.slice(..));
+                pass.set_index_buffer(buffer.indices.slice(..), wgpu::IndexFormat::Uint32);
+                bound_buffer = Some(batch.buffer);
+            }
+            if bound_texture != Some(batch.texture_group) {
+                pass.set_bind_group(2, &model.texture_groups[batch.texture_group], &[]);
+                bound_texture = Some(batch.texture_group);
+            }
+            pass.draw_indexed(range.indices.clone(), 0, 0..1);
             stats.draw_calls += 1;
-            stats.triangles += u64::from(draw.index_count / 3);
+            stats.triangles += u64::from(range.indices.len() as u32 / 3);
         }
         stats
     }

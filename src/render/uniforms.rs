@@ -27,33 +27,15 @@ pub struct ViewUniform {
     pub ground_color: [f32; 4],
 }
 
-/// Per-node data (group 1): one per drawn node instance, selected by dynamic offset.
+/// Per-model data (group 1, binding 0): where the model stands in the world.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct NodeUniform {
-    /// Node space to world space (placement root × node world matrix).
-    pub model: [[f32; 4]; 4],
-    /// Inverse-transpose of `model` for normals; a `mat4` avoids WGSL `mat3x3` column padding.
-    pub normal: [[f32; 4]; 4],
-    /// Sensor tint colour, linear RGB (a unused).
-    pub tint_color: [f32; 4],
-    /// [`TINT_NONE`], [`TINT_BLEND`] or [`TINT_REPLACE`].
-    pub tint_mode: u32,
-    /// Blend factor 0..=1 for [`TINT_BLEND`].
-    pub tint_strength: f32,
-    /// Pads the struct to a multiple of 16 bytes, as WGSL sizes it.
-    pub _pad: [f32; 2],
+pub struct ModelUniform {
+    /// Model space to world space (the placement root).
+    pub root: [[f32; 4]; 4],
+    /// Inverse-transpose of `root` for normals.
+    pub root_normal: [[f32; 4]; 4],
 }
-
-/// Node tint mode: the material colour as modelled.
-pub const TINT_NONE: u32 = 0;
-/// Node tint mode: material colour moved toward the tint colour by the strength.
-pub const TINT_BLEND: u32 = 1;
-/// Node tint mode: the tint colour instead of the material colour.
-pub const TINT_REPLACE: u32 = 2;
-
-/// Byte range of the tint fields inside [`NodeUniform`]: what a recolouring rewrites.
-pub const NODE_TINT_BYTES: std::ops::Range<usize> = 128..160;
 
 /// Per-view data of the overlay shader (`shaders/overlay.wgsl`), selected by dynamic offset.
 #[repr(C)]
@@ -68,20 +50,6 @@ pub struct OverlayUniform {
     /// Distance range of the glyph atlas, atlas pixels.
     pub spread_px: f32,
     /// Pads the struct to 32 bytes, the WGSL size.
-    pub _pad: [f32; 2],
-}
-
-/// Per-material data (group 2, binding 0).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct MaterialUniform {
-    /// Linear RGBA base colour factor.
-    pub base_color: [f32; 4],
-    /// Metallic factor 0..=1.
-    pub metallic: f32,
-    /// Roughness factor 0..=1.
-    pub roughness: f32,
-    /// Pads the struct to 32 bytes, the WGSL size (struct size rounds up to 16).
     pub _pad: [f32; 2],
 }
 
@@ -155,56 +123,20 @@ impl ViewUniform {
     }
 }
 
-impl NodeUniform {
-    /// Uniform for a node drawn with the node-to-world matrix `model`.
+impl ModelUniform {
+    /// Uniform for a model placed by `root`.
     ///
-    /// A singular matrix (zero scale on some axis) has no inverse; its normals then use `model`
+    /// A singular matrix (zero scale on some axis) has no inverse; its normals then use `root`
     /// itself, which keeps directions finite and the geometry (flattened anyway) drawable.
-    pub fn new(model: Mat4) -> Self {
-        let normal = if model.determinant().abs() > f32::MIN_POSITIVE {
-            model.inverse().transpose()
+    pub fn new(root: Mat4) -> Self {
+        let normal = if root.determinant().abs() > f32::MIN_POSITIVE {
+            root.inverse().transpose()
         } else {
-            model
+            root
         };
         Self {
-            model: model.to_cols_array_2d(),
-            normal: normal.to_cols_array_2d(),
-            tint_color: [0.0; 4],
-            tint_mode: TINT_NONE,
-            tint_strength: 0.0,
-            _pad: [0.0; 2],
-        }
-    }
-
-    /// Sets the tint: `mode` one of the `TINT_*` constants (others read as none), `color`
-    /// linear RGB, `strength` the blend factor (clamped to 0..=1; NaN leaves the material).
-    pub fn set_tint(&mut self, mode: u32, color: [f32; 3], strength: f32) {
-        let finite = |v: f32| {
-            if v.is_finite() {
-                v.clamp(0.0, 1.0)
-            } else {
-                0.0
-            }
-        };
-        let mode = if mode > TINT_REPLACE { TINT_NONE } else { mode };
-        self.tint_mode = mode;
-        self.tint_color = [finite(color[0]), finite(color[1]), finite(color[2]), 0.0];
-        self.tint_strength = match mode {
-            TINT_BLEND => finite(strength),
-            TINT_REPLACE => 1.0,
-            _ => 0.0,
-        };
-    }
-}
-
-impl MaterialUniform {
-    /// Uniform for a material with linear base colour factor and metallic/roughness factors.
-    pub fn new(base_color: [f32; 4], metallic: f32, roughness: f32) -> Self {
-        Self {
-            base_color,
-            metallic,
-            roughness,
-            _pad: [0.0; 2],
+            root: root.to_cols_array_2d(),
+            root_normal: normal.to_cols_array_2d(),
         }
     }
 }

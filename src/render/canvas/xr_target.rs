@@ -546,7 +546,8 @@ impl MarkerPass {
             bind_group_layouts: &[Some(&view_layout)],
             immediate_size: 0,
         });
-        let view_stride = super::model_pass::uniform_stride(device, size_of::<[[f32; 4]; 4]>());
+        let view_stride =
+            crate::render::model_pass::uniform_stride(device, size_of::<[[f32; 4]; 4]>());
         let (view_buffer, view_bind_group) =
             marker_view_uniforms(device, &view_layout, view_stride, INITIAL_MARKER_VIEWS);
         Self {

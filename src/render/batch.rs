@@ -1,0 +1,389 @@
+//! Batching: the static geometry of every part packed into a few large vertex and index buffers,
+//! so the number of draw calls does not grow with the number of parts.
+//!
+//! Every vertex carries its node slot and material, so per-node state (transform, tint,
+//! visibility, selection) and material factors come from textures (see [`super::node_data`]),
+//! and only what truly cannot share a draw splits one: the base colour texture, double-sidedness
+//! and mirrored winding. Each such batch is sorted in space (Morton order of the parts' centres)
+//! and cut into chunks of nearby parts with their bounds, which the culler tests per view.
+//!
+//! Pure data, no wgpu: host-tested. [`super::GpuModel`] uploads a [`BatchPlan`] as it is.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use glam::{Mat4, Vec3, Vec4};
+
+use crate::model::{Aabb, Material, TwinModel};
+
+/// Triangles a chunk collects before the next part starts a new one.
+pub(crate) const CHUNK_TRIANGLES: u32 = 8192;
+/// Parts a chunk collects before the next one starts a new one: with the triangle bound, coarse
+/// enough that a view tests under a thousand boxes at 100,000 parts, fine enough to cull most of
+/// a plant.
+pub(crate) const CHUNK_PARTS: u32 = 128;
+
+/// Vertex layout shared with `shaders/mesh.wgsl` (locations 0..=4): 44 bytes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GpuVertex {
+    /// Position in the node's local space.
+    pub position: [f32; 3],
+    /// Unit normal in node space as snorm16 (w zero).
+    pub normal: [i16; 4],
+    /// Texture coordinate set 0.
+    pub uv: [f32; 2],
+    /// Linear RGBA vertex colour as unorm16.
+    pub color: [u16; 4],
+    /// Node slot: the index of the node's texels.
+    pub node: u32,
+    /// Material: the index of the material's texels.
+    pub material: u32,
+}
+
+/// What splits a draw: pipeline state and bound texture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BatchKey {
+    /// Back faces drawn.
+    pub double_sided: bool,
+    /// The node's world matrix mirrors (negative determinant): front faces wind clockwise.
+    pub mirrored: bool,
+    /// Base colour texture of the material (`None`: white).
+    pub texture: Option<usize>,
+}
+
+/// One batch: a key, the buffer its indices live in and its chunks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// What all its draws share.
+    pub key: BatchKey,
+    /// Index into [`BatchPlan::buffers`].
+    pub buffer: usize,
+    /// Index ranges (in the buffer's index list) and model-space bounds of its chunks, in
+    /// order; consecutive chunks are adjacent.
+    pub chunks: Vec<(Range<u32>, Aabb)>,
+}
+
+/// Vertices and indices of one GPU buffer pair (indices absolute: WebGL2 has no base vertex).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BufferData {
+    /// Packed vertices.
+    pub vertices: Vec<GpuVertex>,
+    /// Triangle-list indices into `vertices`.
+    pub indices: Vec<u32>,
+}
+
+/// A drawn node's slot: which node it is, its matrix and bounding sphere (model space).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slot {
+    /// Index into [`TwinModel::nodes`].
+    pub node: usize,
+    /// Node to model space.
+    pub world: Mat4,
+    /// Bounding sphere of the node's geometry in model space: centre and radius.
+    pub sphere: Vec4,
+}
+
+/// The packed model, ready for upload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchPlan {
+    /// Buffer pairs (one unless the device's buffer size limit forces more).
+    pub buffers: Vec<BufferData>,
+    /// Batches in pipeline order.
+    pub batches: Vec<Batch>,
+    /// Slots of nodes with geometry, in scene preorder (a subtree is one range of slots).
+    pub slots: Vec<Slot>,
+    /// Per model node, the slots of its subtree.
+    pub node_slots: Vec<Range<u32>>,
+    /// Triangles of the whole model.
+    pub triangles: u64,
+    /// Parts skipped, each naming the file and the primitive.
+    pub warnings: Vec<String>,
+}
+
+/// One primitive on one node: the unit that is sorted and chunked.
+struct Item {
+    slot: u32,
+    mesh: usize,
+    primitive: usize,
+    material: u32,
+    bounds: Aabb,
+    triangles: u32,
+}
+
+/// Packs `model` into buffers of at most `max_buffer_bytes` each. `texture_ok(t)` says whether
+/// texture `t` can be bound (an unusable one batches as untextured).
+pub fn plan(
+    model: &TwinModel,
+    max_buffer_bytes: u64,
+    texture_ok: &dyn Fn(usize) -> bool,
+) -> BatchPlan {
+    let mut out = BatchPlan::default();
+    let name = &model.source_name;
+    let default_material = Material::default();
+    let material_of = |i: usize| model.materials.get(i).unwrap_or(&default_material);
+    let material_index = |i: usize| i.min(model.materials.len().saturating_sub(1)) as u32;
+
+    let (order, spans) = preorder(model);
+    let mut slots_before = Vec::with_capacity(order.len() + 1);
+    let mut groups: BTreeMap<BatchKey, Vec<Item>> = BTreeMap::new();
+    for &n in &order {
+        slots_before.push(out.slots.len() as u32);
+        let node = &model.nodes[n];
+        let Some((mesh_i, mesh)) = node.mesh.and_then(|m| model.meshes.get(m).map(|x| (m, x)))
+        else {
+            continue;
+        };
+        let slot = out.slots.len() as u32;
+        let mirrored = node.world.determinant() < 0.0;
+        let mut node_bounds: Option<Aabb> = None;
+        for (prim_i, prim) in mesh.primitives.iter().enumerate() {
+            let nv = prim.vertices.len();
+            let ni = prim.indices.len() - prim.indices.len() % 3;
+            if nv == 0 || ni == 0 {
+                continue;
+            }
+            if prim.indices[..ni].iter().any(|&i| i as usize >= nv) {
+                out.warnings.push(format!(
+                    "{name}: meshes[{mesh_i}].primitives[{prim_i}] has indices beyond its {nv} \
+                     vertices; not drawn"
+                ));
+                continue;
+            }
+            let bytes = nv as u64 * size_of::<GpuVertex>() as u64;
+            if bytes > max_buffer_bytes || ni as u64 * 4 > max_buffer_bytes {
+                out.warnings.push(format!(
+                    "{name}: meshes[{mesh_i}].primitives[{prim_i}] ({nv} vertices) exceeds this \
+                     GPU's {max_buffer_bytes}-byte buffer limit; not drawn (split the mesh in the \
+                     source file)"
+                ));
+                continue;
+            }
+            let bounds = world_bounds(node.world, prim);
+            node_bounds = Some(match node_bounds {
+                Some(b) => union(&b, &bounds),
+                None => bounds,
+            });
+            let material = material_of(prim.material);
+            let key = BatchKey {
+                double_sided: material.double_sided,
+                mirrored,
+                texture: material.base_color_texture.filter(|&t| texture_ok(t)),
+            };
+            groups.entry(key).or_default().push(Item {
+                slot,
+                mesh: mesh_i,
+                primitive: prim_i,
+                material: material_index(prim.material),
+                bounds,
+                triangles: (ni / 3) as u32,
+            });
+        }
+        if let Some(b) = node_bounds {
+            out.slots.push(Slot {
+                node: n,
+                world: node.world,
+                sphere: b.center().extend(b.radius()),
+            });
+        }
+    }
+    slots_before.push(out.slots.len() as u32);
+    out.node_slots = spans
+        .iter()
+        .map(|&(a, b)| {
+            let at = |i: usize| slots_before.get(i).copied().unwrap_or(0);
+            at(a)..at(b)
+        })
+        .collect();
+
+    for (key, mut items) in groups {
+        sort_in_space(&mut items);
+        pack_batch(model, key, &items, max_buffer_bytes, &mut out);
+    }
+    out.triangles = out.buffers.iter().map(|b| b.indices.len() as u64 / 3).sum();
+    out
+}
+
+/// Appends one batch's items to the buffers, cutting chunks by triangle count and starting a
+/// new buffer (and batch) where the current one is full.
+fn pack_batch(
+    model: &TwinModel,
+    key: BatchKey,
+    items: &[Item],
+    max_bytes: u64,
+    out: &mut BatchPlan,
+) {
+    let vertex_size = size_of::<GpuVertex>() as u64;
+    let mut batch: Option<Batch> = None;
+    // (index range, bounds, triangles, parts)
+    let mut chunk: Option<(Range<u32>, Aabb, u32, u32)> = None;
+    for item in items {
+        let prim = &model.meshes[item.mesh].primitives[item.primitive];
+        let ni = prim.indices.len() - prim.indices.len() % 3;
+        let nv = prim.vertices.len() as u64;
+        let fits = out.buffers.last().is_some_and(|b| {
+            (b.vertices.len() as u64 + nv) * vertex_size <= max_bytes
+                && (b.indices.len() as u64 + ni as u64) * 4 <= max_bytes
+                && b.vertices.len() as u64 + nv <= u64::from(u32::MAX)
+        });
+        if !fits || batch.is_none() {
+            // A new buffer only when the current one is full; a new batch for every new key.
+            if !fits {
+                out.buffers.push(BufferData::default());
+            }
+            if let Some(mut b) = batch.take() {
+                if let Some((r, bounds, _, _)) = chunk.take() {
+                    b.chunks.push((r, bounds));
+                }
+                out.batches.push(b);
+            }
+            batch = Some(Batch {
+                key,
+                buffer: out.buffers.len() - 1,
+                chunks: Vec::new(),
+            });
+        }
+        let buffer_index = out.buffers.len() - 1;
+        let buf = &mut out.buffers[buffer_index];
+        let base = buf.vertices.len() as u32;
+        let first = buf.indices.len() as u32;
+        buf.vertices.extend(prim.vertices.iter().map(|v| GpuVertex {
+            position: v.position,
+            normal: [
+                snorm16(v.normal[0]),
+                snorm16(v.normal[1]),
+                snorm16(v.normal[2]),
+                0,
+            ],
+            uv: v.uv,
+            color: v.color.map(unorm16),
+            node: item.slot,
+            material: item.material,
+        }));
+        buf.indices
+            .extend(prim.indices[..ni].iter().map(|&i| i + base));
+        let end = buf.indices.len() as u32;
+        chunk = Some(match chunk.take() {
+            Some((r, bounds, tris, parts))
+                if tris < CHUNK_TRIANGLES && parts < CHUNK_PARTS && r.end == first =>
+            {
+                (
+                    r.start..end,
+                    union(&bounds, &item.bounds),
+                    tris + item.triangles,
+                    parts + 1,
+                )
+            }
+            Some((r, bounds, _, _)) => {
+                if let Some(b) = batch.as_mut() {
+                    b.chunks.push((r, bounds));
+                }
+                (first..end, item.bounds, item.triangles, 1)
+            }
+            None => (first..end, item.bounds, item.triangles, 1),
+        });
+    }
+    if let Some(mut b) = batch {
+        if let Some((r, bounds, _, _)) = chunk {
+            b.chunks.push((r, bounds));
+        }
+        out.batches.push(b);
+    }
+}
+
+fn snorm16(v: f32) -> i16 {
+    let v = if v.is_finite() {
+        v.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    (v * 32767.0).round() as i16
+}
+
+fn unorm16(v: f32) -> u16 {
+    let v = if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (v * 65535.0).round() as u16
+}
+
+fn union(a: &Aabb, b: &Aabb) -> Aabb {
+    Aabb {
+        min: a.min.min(b.min),
+        max: a.max.max(b.max),
+    }
+}
+
+/// Model-space bounds of a primitive on a node: its local box, transformed.
+fn world_bounds(world: Mat4, prim: &crate::model::Primitive) -> Aabb {
+    let mut min = Vec3::splat(f32::INFINITY);
+    let mut max = Vec3::splat(f32::NEG_INFINITY);
+    for v in &prim.vertices {
+        let p = Vec3::from(v.position);
+        min = min.min(p);
+        max = max.max(p);
+    }
+    Aabb { min, max }.transformed(world)
+}
+
+/// Sorts items along a Morton curve of their centres, so that consecutive items (and so
+/// chunks) are near each other.
+fn sort_in_space(items: &mut [Item]) {
+    let Some(first) = items.first() else {
+        return;
+    };
+    let mut all = first.bounds;
+    for i in items.iter() {
+        all = union(&all, &i.bounds);
+    }
+    // One scale for all axes, so Morton cells are cubes even in a long, flat plant.
+    let size = Vec3::splat((all.max - all.min).max_element().max(1e-6));
+    let code = |b: &Aabb| {
+        let q = ((b.center() - all.min) / size * 1023.0).clamp(Vec3::ZERO, Vec3::splat(1023.0));
+        morton3(q.x as u32, q.y as u32, q.z as u32)
+    };
+    items.sort_by_cached_key(|i| (code(&i.bounds), i.slot));
+}
+
+/// Interleaves the low 10 bits of x, y and z.
+fn morton3(x: u32, y: u32, z: u32) -> u32 {
+    fn spread(v: u32) -> u32 {
+        let mut v = v & 0x3ff;
+        v = (v | (v << 16)) & 0x0300_00ff;
+        v = (v | (v << 8)) & 0x0300_f00f;
+        v = (v | (v << 4)) & 0x030c_30c3;
+        (v | (v << 2)) & 0x0924_9249
+    }
+    spread(x) | (spread(y) << 1) | (spread(z) << 2)
+}
+
+/// The nodes reachable from the roots in depth-first preorder, and per model node its span
+/// `start..end` in that order (its subtree; `(0, 0)` when unreachable). Each node is visited
+/// once even if the children lists are malformed.
+fn preorder(model: &TwinModel) -> (Vec<usize>, Vec<(usize, usize)>) {
+    let n = model.nodes.len();
+    let mut order = Vec::with_capacity(n);
+    let mut spans = vec![(0, 0); n];
+    let mut seen = vec![false; n];
+    // (node, entering): the exit marker closes the node's span after its descendants.
+    let mut stack: Vec<(usize, bool)> = model.roots.iter().rev().map(|&r| (r, true)).collect();
+    while let Some((i, entering)) = stack.pop() {
+        if !entering {
+            spans[i].1 = order.len();
+            continue;
+        }
+        if i >= n || std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        spans[i].0 = order.len();
+        order.push(i);
+        stack.push((i, false));
+        stack.extend(model.nodes[i].children.iter().rev().map(|&c| (c, true)));
+    }
+    (order, spans)
+}
+
+#[cfg(test)]
+mod tests;

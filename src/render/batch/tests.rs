@@ -1,0 +1,197 @@
+use glam::Vec3;
+
+use super::*;
+use crate::render::cull::{ChunkSource, DrawRange, MAX_MODEL_DRAWS, draw_ranges};
+use crate::render::test_scene::assembly;
+
+const BIG: u64 = 1 << 30;
+
+struct Plan<'a>(&'a BatchPlan);
+
+impl ChunkSource for Plan<'_> {
+    fn batch_count(&self) -> usize {
+        self.0.batches.len()
+    }
+    fn chunks(&self, batch: usize) -> &[(Range<u32>, Aabb)] {
+        &self.0.batches[batch].chunks
+    }
+}
+
+fn all_visible(plan: &BatchPlan) -> Vec<DrawRange> {
+    let mut out = Vec::new();
+    draw_ranges(&Plan(plan), &|_| true, MAX_MODEL_DRAWS, &mut out);
+    out
+}
+
+#[test]
+fn any_part_count_batches_into_the_draw_budget() {
+    for parts in [1, 10, 1_000, 10_000] {
+        let model = assembly(parts, 8, 8, true);
+        let plan = plan(&model, BIG, &|_| true);
+        // 8 materials, two double-sided, one mirrored unit: at most four pipeline states.
+        assert!(
+            plan.batches.len() <= 4,
+            "{parts} parts: {} batches",
+            plan.batches.len()
+        );
+        let draws = all_visible(&plan);
+        assert!(
+            draws.len() <= MAX_MODEL_DRAWS,
+            "{parts} parts: {} draws",
+            draws.len()
+        );
+        assert_eq!(plan.triangles, 12 * parts as u64);
+        assert_eq!(plan.slots.len(), parts);
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    }
+}
+
+#[test]
+fn every_vertex_names_the_slot_of_its_own_part() {
+    let model = assembly(300, 3, 5, true);
+    let plan = plan(&model, BIG, &|_| true);
+    let buf = &plan.buffers[0];
+    for tri in buf.indices.chunks(3) {
+        let slot = buf.vertices[tri[0] as usize].node;
+        // A triangle never mixes parts.
+        assert!(tri.iter().all(|&i| buf.vertices[i as usize].node == slot));
+        let s = plan.slots[slot as usize];
+        let node = &model.nodes[s.node];
+        assert_eq!(s.world, node.world);
+        // The vertex is one of that part's own mesh vertices, untransformed.
+        let mesh = &model.meshes[node.mesh.expect("a slot's node has a mesh")];
+        let v = buf.vertices[tri[0] as usize];
+        assert!(
+            mesh.primitives[0]
+                .vertices
+                .iter()
+                .any(|m| m.position == v.position),
+            "vertex {v:?} not from {:?}",
+            node.name
+        );
+        assert_eq!(v.material as usize, mesh.primitives[0].material);
+        // And its bounding sphere contains the transformed vertex.
+        let p = node.world.transform_point3(Vec3::from(v.position));
+        assert!(p.distance(s.sphere.truncate()) <= s.sphere.w + 1e-4);
+    }
+}
+
+#[test]
+fn a_subtree_is_one_range_of_slots() {
+    let model = assembly(40, 4, 2, false);
+    let plan = plan(&model, BIG, &|_| true);
+    for &unit in &model.roots {
+        let range = plan.node_slots[unit].clone();
+        assert_eq!(range.len(), 10);
+        for slot in range {
+            let node = plan.slots[slot as usize].node;
+            assert_eq!(model.nodes[node].parent, Some(unit));
+        }
+    }
+    // A leaf part's range is just its own slot.
+    let part = model.nodes[model.roots[1]].children[3];
+    let r = plan.node_slots[part].clone();
+    assert_eq!(r.len(), 1);
+    assert_eq!(plan.slots[r.start as usize].node, part);
+}
+
+#[test]
+fn mirrored_parts_and_double_sided_materials_get_their_own_batches() {
+    let model = assembly(64, 2, 4, true);
+    let plan = plan(&model, BIG, &|_| true);
+    let keys: Vec<BatchKey> = plan.batches.iter().map(|b| b.key).collect();
+    for (mirrored, double_sided) in [(false, false), (false, true), (true, false), (true, true)] {
+        assert!(
+            keys.iter()
+                .any(|k| k.mirrored == mirrored && k.double_sided == double_sided),
+            "{keys:?}"
+        );
+    }
+    for b in &plan.batches {
+        for (r, _) in &b.chunks {
+            for &i in &plan.buffers[b.buffer].indices[r.start as usize..r.end as usize] {
+                let v = plan.buffers[b.buffer].vertices[i as usize];
+                let node = &model.nodes[plan.slots[v.node as usize].node];
+                assert_eq!(node.world.determinant() < 0.0, b.key.mirrored);
+                assert_eq!(
+                    model.materials[v.material as usize].double_sided,
+                    b.key.double_sided
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn chunks_hold_nearby_parts_and_bound_their_triangles() {
+    let model = assembly(20_000, 16, 1, false);
+    let plan = plan(&model, BIG, &|_| true);
+    let batch = &plan.batches[0];
+    assert!(batch.chunks.len() > 16, "{} chunks", batch.chunks.len());
+    let buf = &plan.buffers[batch.buffer];
+    let mut covered = 0;
+    for (r, bounds) in &batch.chunks {
+        assert!(r.len() as u32 / 3 <= CHUNK_TRIANGLES + 12);
+        covered += r.len();
+        for &i in &buf.indices[r.start as usize..r.end as usize] {
+            let v = buf.vertices[i as usize];
+            let p = plan.slots[v.node as usize]
+                .world
+                .transform_point3(Vec3::from(v.position));
+            assert!(p.cmpge(bounds.min - 1e-4).all() && p.cmple(bounds.max + 1e-4).all());
+        }
+        // Spatial order: a chunk of the 64 m wide assembly spans far less than all of it.
+        assert!((bounds.max - bounds.min).x < 20.0, "{bounds:?}");
+    }
+    assert_eq!(covered, buf.indices.len());
+}
+
+#[test]
+fn a_small_buffer_limit_spreads_batches_over_buffers() {
+    let model = assembly(100, 1, 1, false);
+    // Room for about ten cubes per buffer.
+    let limit = 24 * 10 * size_of::<GpuVertex>() as u64;
+    let plan = plan(&model, limit, &|_| true);
+    assert!(plan.buffers.len() >= 10, "{} buffers", plan.buffers.len());
+    for b in &plan.buffers {
+        assert!(b.vertices.len() as u64 * size_of::<GpuVertex>() as u64 <= limit);
+        assert!(b.indices.iter().all(|&i| (i as usize) < b.vertices.len()));
+    }
+    assert_eq!(plan.triangles, 1200);
+    assert_eq!(plan.batches.len(), plan.buffers.len());
+}
+
+#[test]
+fn broken_primitives_are_skipped_with_a_warning_naming_them() {
+    let mut model = assembly(3, 1, 1, false);
+    model.meshes[1].primitives[0].indices[4] = 999;
+    let plan = plan(&model, BIG, &|_| true);
+    assert_eq!(plan.triangles, 24);
+    assert_eq!(plan.slots.len(), 2);
+    assert_eq!(plan.warnings.len(), 1);
+    assert!(
+        plan.warnings[0].contains("meshes[1].primitives[0]"),
+        "{}",
+        plan.warnings[0]
+    );
+}
+
+#[test]
+fn unusable_textures_batch_as_untextured() {
+    let mut model = assembly(10, 1, 2, false);
+    model.materials[0].base_color_texture = Some(0);
+    let with = plan(&model, BIG, &|_| true);
+    assert!(with.batches.iter().any(|b| b.key.texture == Some(0)));
+    let without = plan(&model, BIG, &|_| false);
+    assert!(without.batches.iter().all(|b| b.key.texture.is_none()));
+}
+
+#[test]
+fn the_vertex_is_44_bytes_and_normals_survive_quantisation() {
+    assert_eq!(size_of::<GpuVertex>(), 44);
+    for v in [-1.0, -0.5, 0.0, 0.25, 1.0] {
+        assert!((f32::from(snorm16(v)) / 32767.0 - v).abs() < 1e-4);
+    }
+    assert_eq!(snorm16(f32::NAN), 0);
+    assert_eq!(unorm16(2.0), u16::MAX);
+}
