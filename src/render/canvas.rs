@@ -140,6 +140,17 @@ struct Opened {
     surface: Option<wgpu::Surface<'static>>,
 }
 
+/// One view for [`Renderer::record_views`]: its uniforms, its labels and where it goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ViewDraw {
+    /// Model uniforms written by [`Renderer::prepare_views`] this frame.
+    pub(crate) slot: ViewSlot,
+    /// Labels prepared by [`Renderer::prepare_overlay`] this frame, if any.
+    pub(crate) overlay: Option<OverlaySlot>,
+    /// The view's rectangle; `None` for the whole attachment.
+    pub(crate) viewport: Option<Viewport>,
+}
+
 /// Draws the twin to a canvas with WebGPU or WebGL2.
 pub struct Renderer {
     backend: Backend,
@@ -586,10 +597,20 @@ impl Renderer {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            let mut stats = self.draw_model(&mut pass, self.pipelines, slot, None);
-            if let Some(overlay) = overlay_slot {
-                stats += self.draw_overlay(&mut pass, self.pipelines, overlay, None);
-            }
+            let view = ViewDraw {
+                slot,
+                overlay: overlay_slot,
+                viewport: None,
+            };
+            let mut stats = FrameStats::default();
+            self.record_views(
+                &mut pass,
+                self.pipelines,
+                &[view],
+                true,
+                |_, _| 0,
+                |_, drawn| stats = drawn,
+            );
             stats
         };
         self.queue.submit([encoder.finish()]);
@@ -643,6 +664,32 @@ impl Renderer {
     pub fn prepare_views(&mut self, views: &[ViewUniform]) -> Vec<ViewSlot> {
         self.model_pass
             .write_views(&self.device, &self.queue, views)
+    }
+
+    /// The one render path of every view, inline or XR: records each of `views` into `pass`
+    /// (attachments matching `pipelines`): the model (when `draw_model`), then whatever
+    /// `between(pass, view index)` adds (XR markers, which the model hides; it returns its draw
+    /// calls), then the labels on top. `done(view index, stats)` receives each view's figures.
+    pub(crate) fn record_views(
+        &self,
+        pass: &mut wgpu::RenderPass<'_>,
+        pipelines: PipelineSet,
+        views: &[ViewDraw],
+        draw_model: bool,
+        mut between: impl FnMut(&mut wgpu::RenderPass<'_>, usize) -> u32,
+        mut done: impl FnMut(usize, FrameStats),
+    ) {
+        for (i, view) in views.iter().enumerate() {
+            let mut drawn = FrameStats::default();
+            if draw_model {
+                drawn += self.draw_model(pass, pipelines, view.slot, view.viewport);
+            }
+            drawn.draw_calls += between(pass, i);
+            if let Some(overlay) = view.overlay {
+                drawn += self.draw_overlay(pass, pipelines, overlay, view.viewport);
+            }
+            done(i, drawn);
+        }
     }
 
     /// Records the current model's draws for one view into a caller's render pass (whose

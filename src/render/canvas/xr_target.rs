@@ -21,8 +21,8 @@ use std::num::NonZeroU64;
 use glam::Mat4;
 
 use super::{
-    DEPTH_FORMAT, FrameStats, FrameTargets, Lighting, MAX_LOST_FRAMES, OverlayView, RenderError,
-    Renderer, TargetFormats, ViewUniform, Viewport, lock,
+    DEPTH_FORMAT, FrameTargets, Lighting, MAX_LOST_FRAMES, OverlayView, RenderError, Renderer,
+    TargetFormats, ViewDraw, ViewUniform, Viewport, lock,
 };
 use crate::camera::ViewMatrices;
 pub use crate::xr::markers::MarkerVertex;
@@ -243,6 +243,16 @@ impl Renderer {
         } else {
             Vec::new()
         };
+        let view_draws: Vec<ViewDraw> = frame
+            .views
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ViewDraw {
+                slot: slots[i],
+                overlay: overlay_slots.get(i).copied(),
+                viewport: Some(v.viewport),
+            })
+            .collect();
         let view_projs: Vec<Mat4> = frame
             .views
             .iter()
@@ -296,38 +306,31 @@ impl Renderer {
                         &self.targets.depth_view,
                         frame.clear,
                     );
-                    for (i, view) in frame.views.iter().enumerate() {
-                        let started = now();
-                        let mut drawn = FrameStats::default();
-                        if frame.draw_model {
-                            drawn += self.draw_model(
-                                &mut pass,
-                                pipelines,
-                                slots[i],
-                                Some(view.viewport),
-                            );
-                        }
-                        // Markers after the model (it hides them), labels last (on top).
-                        drawn.draw_calls += target.markers.draw(
-                            &self.device,
-                            &mut pass,
-                            formats,
-                            marker_offsets.get(i).copied(),
-                            frame.markers.len() as u32,
-                            view.viewport,
-                        );
-                        if let Some(&overlay) = overlay_slots.get(i) {
-                            drawn += self.draw_overlay(
-                                &mut pass,
-                                pipelines,
-                                overlay,
-                                Some(view.viewport),
-                            );
-                        }
-                        encode_ms += now() - started;
-                        stats.draw_calls_per_view = stats.draw_calls_per_view.max(drawn.draw_calls);
-                        stats.triangles_per_view = stats.triangles_per_view.max(drawn.triangles);
-                    }
+                    let started = now();
+                    // Markers after the model (it hides them), labels last (on top).
+                    self.record_views(
+                        &mut pass,
+                        pipelines,
+                        &view_draws,
+                        frame.draw_model,
+                        |pass, i| {
+                            target.markers.draw(
+                                &self.device,
+                                pass,
+                                formats,
+                                marker_offsets.get(i).copied(),
+                                frame.markers.len() as u32,
+                                frame.views[i].viewport,
+                            )
+                        },
+                        |_, drawn| {
+                            stats.draw_calls_per_view =
+                                stats.draw_calls_per_view.max(drawn.draw_calls);
+                            stats.triangles_per_view =
+                                stats.triangles_per_view.max(drawn.triangles);
+                        },
+                    );
+                    encode_ms += now() - started;
                 }
                 let submitted = now();
                 self.queue.submit([encoder.finish()]);
@@ -382,38 +385,31 @@ impl Renderer {
                         &offscreen.targets.depth_view,
                         frame.clear,
                     );
-                    for (i, view) in frame.views.iter().enumerate() {
-                        let started = now();
-                        let mut drawn = FrameStats::default();
-                        if frame.draw_model {
-                            drawn += self.draw_model(
-                                &mut pass,
-                                pipelines,
-                                slots[i],
-                                Some(view.viewport),
-                            );
-                        }
-                        // Markers after the model (it hides them), labels last (on top).
-                        drawn.draw_calls += target.markers.draw(
-                            &self.device,
-                            &mut pass,
-                            formats,
-                            marker_offsets.get(i).copied(),
-                            frame.markers.len() as u32,
-                            view.viewport,
-                        );
-                        if let Some(&overlay) = overlay_slots.get(i) {
-                            drawn += self.draw_overlay(
-                                &mut pass,
-                                pipelines,
-                                overlay,
-                                Some(view.viewport),
-                            );
-                        }
-                        encode_ms += now() - started;
-                        stats.draw_calls_per_view = stats.draw_calls_per_view.max(drawn.draw_calls);
-                        stats.triangles_per_view = stats.triangles_per_view.max(drawn.triangles);
-                    }
+                    let started = now();
+                    // Markers after the model (it hides them), labels last (on top).
+                    self.record_views(
+                        &mut pass,
+                        pipelines,
+                        &view_draws,
+                        frame.draw_model,
+                        |pass, i| {
+                            target.markers.draw(
+                                &self.device,
+                                pass,
+                                formats,
+                                marker_offsets.get(i).copied(),
+                                frame.markers.len() as u32,
+                                frame.views[i].viewport,
+                            )
+                        },
+                        |_, drawn| {
+                            stats.draw_calls_per_view =
+                                stats.draw_calls_per_view.max(drawn.draw_calls);
+                            stats.triangles_per_view =
+                                stats.triangles_per_view.max(drawn.triangles);
+                        },
+                    );
+                    encode_ms += now() - started;
                 }
                 {
                     let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
