@@ -10,6 +10,7 @@
 //! - [`build`]: from the manifest, model and sensor store to each label's anchor and content.
 
 pub mod build;
+pub mod bvh;
 pub mod color;
 pub mod format;
 pub mod layout;

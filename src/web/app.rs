@@ -18,7 +18,7 @@ use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, Vie
 use crate::model::Aabb;
 use crate::overlay::build::{SensorAnchor, SensorLabel, sensor_anchors, sensor_label};
 use crate::overlay::layout::LabelInput;
-use crate::overlay::pick::{pick_label, pick_node, screen_ray, sensor_for_node};
+use crate::overlay::pick::{PickIndex, pick_label, screen_ray, sensor_for_node};
 use crate::overlay::scene::{OverlayFrame, OverlayLabel};
 use crate::render::Renderer;
 use crate::telemetry::store::SensorStore;
@@ -152,8 +152,9 @@ pub struct App {
     /// WebXR: entry buttons, HUD and the running session (which borrows `renderer`).
     xr: Option<XrController>,
     twin: Option<TwinOverlay>,
-    /// The model's CPU copy and placement, for picking parts.
-    picking: Option<(Rc<crate::model::TwinModel>, Mat4)>,
+    /// The model's CPU copy (for the node tree), its pick index and placement, for picking
+    /// parts.
+    picking: Option<(Rc<crate::model::TwinModel>, Rc<PickIndex>, Mat4)>,
     /// The sensor whose detail card is open.
     selected: Option<usize>,
 }
@@ -323,12 +324,14 @@ impl App {
         renderer.set_model(&model, placement);
         let warnings = renderer.model_warnings().to_vec();
         a.bounds = model.bounds().map(|b| b.transformed(placement));
+        // Built once per model and shared with XR: picks then test only the parts on the ray.
+        let index = Rc::new(PickIndex::new(&model));
         if let Some(xr) = a.xr.as_mut() {
-            xr.set_twin(model.clone(), placement);
+            xr.set_twin(model.clone(), index.clone(), placement);
         }
         a.frame_camera();
         a.stats.borrow_mut().nodes = model.nodes.len();
-        a.picking = Some((model, placement));
+        a.picking = Some((model, index, placement));
         a.dirty = true;
         a.request_frame();
         warnings
@@ -347,7 +350,7 @@ impl App {
                 .map(|a| a.sensor);
         }
         if selected.is_none()
-            && let (Some((model, placement)), Some(twin)) =
+            && let (Some((model, index, placement)), Some(twin)) =
                 (self.picking.as_ref(), self.twin.as_ref())
         {
             let (w, h) = (
@@ -356,7 +359,7 @@ impl App {
             );
             let view = self.camera.matrices(w / h);
             if let Some(ray) = screen_ray(&view, [w, h], [x, y])
-                && let Some((node, _)) = pick_node(model, *placement, ray)
+                && let Some((node, _)) = index.pick(*placement, ray)
             {
                 let node_sensors: Vec<(usize, usize)> =
                     twin.anchors.iter().map(|a| (a.node, a.sensor)).collect();

@@ -459,8 +459,9 @@ impl ActiveSession {
     pub(super) fn pick_model_point(&mut self, ray_pose: Mat4) {
         let Some(p) = self.flow.current() else { return };
         let ray = ray_of(ray_pose);
-        match pick_node(&self.twin.model, p.pose() * self.twin.root, ray) {
-            Some((_, t)) if t <= PICK_RANGE_M => {
+        let placement = p.pose() * self.twin.root;
+        match self.twin.pick.pick_within(placement, ray, PICK_RANGE_M) {
+            Some((_, t)) => {
                 let world = ray.origin + ray.dir * t;
                 let twin_point = p.pose().inverse().transform_point3(world);
                 self.align_model_point(twin_point);
@@ -540,9 +541,8 @@ impl ActiveSession {
 
     pub(super) fn select_part(&mut self, ray_pose: Mat4) {
         let ray = ray_of(ray_pose);
-        self.selected = pick_node(&self.twin.model, self.root, ray)
-            .filter(|(_, t)| *t <= PICK_RANGE_M)
-            .map(|(n, _)| n);
+        let hit = self.twin.pick.pick_within(self.root, ray, PICK_RANGE_M);
+        self.selected = hit.map(|(n, _)| n);
     }
 }
 

@@ -641,8 +641,7 @@ impl ActiveSession {
                         .or(primary.map(|p| p.ray))
                         .unwrap_or(viewer);
                     let r = ray_of(pose);
-                    if let Some((node, _)) = pick_node(&self.twin.model, self.root, r)
-                        .filter(|(_, t)| *t <= PICK_RANGE_M)
+                    if let Some((node, _)) = self.twin.pick.pick_within(self.root, r, PICK_RANGE_M)
                     {
                         self.selected = if self.selected == Some(node) {
                             None
