@@ -367,6 +367,14 @@ impl App {
             }
         }
         self.selected = selected;
+        // The selected sensor's part glows, so it can be found in a crowded assembly.
+        let node = selected
+            .zip(self.twin.as_ref())
+            .and_then(|(sensor, twin)| twin.anchors.iter().find(|a| a.sensor == sensor))
+            .map(|a| a.node);
+        if let Some(r) = self.renderer.as_mut() {
+            r.set_selected_node(node);
+        }
         self.show_detail();
     }
 
@@ -619,7 +627,11 @@ impl App {
                             self.frame_camera();
                             self.dirty = true;
                         }
-                        InputOutcome::Tap { x, y } => self.select_at(x, y),
+                        InputOutcome::Tap { x, y } => {
+                            self.select_at(x, y);
+                            // The highlight changed.
+                            self.dirty = true;
+                        }
                     }
                 }
             }
