@@ -22,6 +22,7 @@ fn model_with_nodes(names: &[&str]) -> TwinModel {
         meshes: vec![],
         materials: vec![],
         textures: vec![],
+        origin: [0.0; 3],
     }
 }
 

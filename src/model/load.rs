@@ -38,7 +38,7 @@ const MAX_TOTAL_INDICES: u64 = 48_000_000;
 /// buffers and of the images used as base colour textures, each once, in file order. Empty for a
 /// `.glb` or a `.gltf` that embeds everything as data URIs.
 pub fn required_resources(bytes: &[u8], source_name: &str) -> Result<Vec<String>, ModelError> {
-    let (root, _) = parse(bytes).map_err(|problems| error(source_name, problems))?;
+    let (root, _, _) = parse(bytes).map_err(|problems| error(source_name, problems))?;
     let buffer_uris = root.buffers.iter().filter_map(|b| b.uri.as_deref());
     let image_uris = base_color_images(&root)
         .into_iter()
@@ -60,7 +60,7 @@ pub fn load_model(
     resources: &Resources,
 ) -> Result<TwinModel, ModelError> {
     let fail = |problems| error(source_name, problems);
-    let (root, bin) = parse(bytes).map_err(fail)?;
+    let (root, bin, json_text) = parse(bytes).map_err(fail)?;
     let mut problems = Vec::new();
 
     let buffers = load_buffers(&root, bin, resources, &mut problems);
@@ -80,7 +80,10 @@ pub fn load_model(
         return Err(fail(problems));
     }
 
-    let (nodes, roots) = nodes::build(&root).map_err(fail)?;
+    let precise = nodes::PreciseNodes::worth_reading(&root)
+        .then(|| nodes::PreciseNodes::read(json_text))
+        .flatten();
+    let (nodes, roots, origin) = nodes::build(&root, precise.as_ref()).map_err(fail)?;
     let (materials, textures) = load_materials(&root, &views, resources, &mut problems);
     // The trailing default material; `load_materials` always appends it.
     let default_material = materials.len() - 1;
@@ -95,6 +98,7 @@ pub fn load_model(
         meshes,
         materials,
         textures,
+        origin,
     })
 }
 
@@ -113,7 +117,8 @@ fn error(source_name: &str, problems: Vec<ModelProblem>) -> ModelError {
 }
 
 /// The validated JSON document and, for a GLB, its BIN chunk.
-fn parse(bytes: &[u8]) -> Result<(json::Root, Option<&[u8]>), Vec<ModelProblem>> {
+/// The document, the GLB BIN chunk if any, and the JSON text.
+fn parse(bytes: &[u8]) -> Result<(json::Root, Option<&[u8]>, &[u8]), Vec<ModelProblem>> {
     let (text, bin) = if bytes.starts_with(glb::MAGIC) {
         let chunks = glb::split(bytes).map_err(|p| vec![p])?;
         // Some writers pad the JSON chunk with NULs instead of the spaces the format asks for.
@@ -164,7 +169,7 @@ fn parse(bytes: &[u8]) -> Result<(json::Root, Option<&[u8]>), Vec<ModelProblem>>
         },
     );
     if problems.is_empty() {
-        Ok((root, bin))
+        Ok((root, bin, text))
     } else {
         Err(problems)
     }

@@ -75,7 +75,8 @@ pub struct Node {
     pub children: Vec<usize>,
     /// Transform relative to the parent.
     pub local: Mat4,
-    /// Transform from node space to model space (parents applied).
+    /// Transform from node space to model space (parents applied; relative to
+    /// [`TwinModel::origin`]).
     pub world: Mat4,
     /// Index into [`TwinModel::meshes`].
     pub mesh: Option<usize>,
@@ -196,6 +197,10 @@ pub struct TwinModel {
     pub materials: Vec<Material>,
     /// Decoded textures.
     pub textures: Vec<Texture>,
+    /// Where model space's origin lies in the file's coordinates, metres: node world matrices
+    /// are relative to it. Zero unless the file places parts more than 10 km out (site or UTM
+    /// coordinates), which are recentred so float32 keeps millimetres.
+    pub origin: [f64; 3],
 }
 
 impl TwinModel {

@@ -274,6 +274,7 @@ mod tests {
             meshes: vec![cube(0.0, 1.0), cube(0.0, 0.5)],
             materials: vec![Default::default()],
             textures: vec![],
+            origin: [0.0; 3],
         }
     }
 

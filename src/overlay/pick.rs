@@ -179,6 +179,7 @@ mod tests {
             meshes: vec![quad],
             materials: vec![Default::default()],
             textures: vec![],
+            origin: [0.0; 3],
         }
     }
 

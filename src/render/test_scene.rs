@@ -128,5 +128,6 @@ pub(crate) fn assembly(
         meshes,
         materials: materials(material_count),
         textures: Vec::new(),
+        origin: [0.0; 3],
     }
 }

@@ -1,9 +1,15 @@
 //! The node hierarchy: local transforms, the one-parent and no-cycle rules, scene roots and
 //! world transforms. Every walk is iterative, so a deep or cyclic hierarchy cannot overflow the
 //! stack.
+//!
+//! Transforms are composed in f64 from the file's own numbers (JSON carries doubles), and a
+//! model whose parts sit far from its origin (site or UTM coordinates, common in plant CAD) is
+//! recentred: node world matrices become relative to [`crate::model::TwinModel::origin`], so
+//! float32 keeps millimetres at 500 km.
 
-use glam::{Mat4, Quat, Vec3, Vec4};
+use glam::{DMat4, DVec3, Mat4, Quat, Vec4};
 use gltf::json;
+use serde::Deserialize;
 
 use super::problem;
 use crate::model::{ModelProblem, Node};
@@ -16,19 +22,61 @@ enum Walk {
     Done,
 }
 
-/// Builds all nodes (index = glTF node index) and the scene's root nodes.
-pub(super) fn build(root: &json::Root) -> Result<(Vec<Node>, Vec<usize>), Vec<ModelProblem>> {
+/// World translations farther than this from the file's origin are recentred, metres: beyond
+/// it float32 steps exceed a millimetre.
+pub(crate) const RECENTRE_BEYOND_M: f64 = 10_000.0;
+
+/// The translations and matrices of the nodes as double precision, read from the same JSON
+/// (the glTF schema types hold `f32`).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PreciseNodes {
+    #[serde(default)]
+    nodes: Vec<PreciseNode>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PreciseNode {
+    translation: Option<[f64; 3]>,
+    matrix: Option<[f64; 16]>,
+}
+
+impl PreciseNodes {
+    /// Whether any node is placed far enough out that its f32 translation may have lost
+    /// precision (cheap: looks at the parsed numbers only).
+    pub(super) fn worth_reading(root: &json::Root) -> bool {
+        let far = |v: f32| v.abs() > 1000.0;
+        root.nodes.iter().any(|n| {
+            n.translation.is_some_and(|t| t.into_iter().any(far))
+                || n.matrix.is_some_and(|m| m[12..15].iter().copied().any(far))
+        })
+    }
+
+    /// Reads them from the glTF JSON text; `None` if it does not parse that way (the numbers then
+    /// come from the schema types).
+    pub(super) fn read(json_text: &[u8]) -> Option<PreciseNodes> {
+        serde_json::from_slice(json_text).ok()
+    }
+}
+
+/// Builds all nodes (index = glTF node index), the scene's root nodes and the origin the node
+/// world matrices are relative to.
+pub(super) fn build(
+    root: &json::Root,
+    precise: Option<&PreciseNodes>,
+) -> Result<(Vec<Node>, Vec<usize>, [f64; 3]), Vec<ModelProblem>> {
     let mut problems = Vec::new();
     let count = root.nodes.len();
+    let precise = precise.filter(|p| p.nodes.len() == count);
 
-    let locals: Vec<Mat4> = root
+    let locals: Vec<DMat4> = root
         .nodes
         .iter()
         .enumerate()
         .map(|(i, node)| {
-            local_transform(node).unwrap_or_else(|p| {
+            let exact = precise.and_then(|p| p.nodes.get(i));
+            local_transform(node, exact).unwrap_or_else(|p| {
                 problems.push(problem(format!("nodes[{i}].{}", p.0), p.1));
-                Mat4::IDENTITY
+                DMat4::IDENTITY
             })
         })
         .collect();
@@ -79,7 +127,7 @@ pub(super) fn build(root: &json::Root) -> Result<(Vec<Node>, Vec<usize>), Vec<Mo
         .filter(|&i| parents.get(i) == Some(&None))
         .collect();
     while let Some(i) = stack.pop() {
-        let parent_world = worlds.get(i).copied().unwrap_or(Mat4::IDENTITY);
+        let parent_world = worlds.get(i).copied().unwrap_or(DMat4::IDENTITY);
         for &child in children.get(i).into_iter().flatten() {
             if let (Some(world), Some(local)) = (worlds.get_mut(child), locals.get(child)) {
                 *world = parent_world * *local;
@@ -88,7 +136,7 @@ pub(super) fn build(root: &json::Root) -> Result<(Vec<Node>, Vec<usize>), Vec<Mo
         }
     }
     for (i, world) in worlds.iter().enumerate() {
-        if !world.is_finite() {
+        if !world.is_finite() || !world.as_mat4().is_finite() {
             problems.push(problem(
                 format!("nodes[{i}]"),
                 "the world transform overflows (the ancestors' scales multiply beyond f32 range)",
@@ -99,11 +147,13 @@ pub(super) fn build(root: &json::Root) -> Result<(Vec<Node>, Vec<usize>), Vec<Mo
         return Err(problems);
     }
 
+    let origin = recentre_origin(root, &worlds);
+    let to_origin = DMat4::from_translation(-origin);
     let nodes = root
         .nodes
         .iter()
-        .zip(locals)
-        .zip(worlds)
+        .zip(locals.iter().map(DMat4::as_mat4))
+        .zip(worlds.iter().map(|w| (to_origin * *w).as_mat4()))
         .zip(parents)
         .zip(children)
         .map(|((((node, local), world), parent), children)| Node {
@@ -115,11 +165,43 @@ pub(super) fn build(root: &json::Root) -> Result<(Vec<Node>, Vec<usize>), Vec<Mo
             mesh: node.mesh.map(|m| m.value()),
         })
         .collect();
-    Ok((nodes, roots))
+    Ok((nodes, roots, origin.to_array()))
 }
 
-/// The node's transform relative to its parent; on failure, the offending field and why.
-fn local_transform(node: &json::Node) -> Result<Mat4, (&'static str, String)> {
+/// Zero, or the centre of the world translations of the mesh nodes (of all nodes when none has
+/// a mesh) when any of them lies farther than [`RECENTRE_BEYOND_M`] from the file's origin.
+fn recentre_origin(root: &json::Root, worlds: &[DMat4]) -> DVec3 {
+    let with_mesh: Vec<DVec3> = worlds
+        .iter()
+        .zip(&root.nodes)
+        .filter(|(_, n)| n.mesh.is_some())
+        .map(|(w, _)| w.w_axis.truncate())
+        .collect();
+    let points: Vec<DVec3> = if with_mesh.is_empty() {
+        worlds.iter().map(|w| w.w_axis.truncate()).collect()
+    } else {
+        with_mesh
+    };
+    if !points
+        .iter()
+        .any(|p| p.abs().max_element() > RECENTRE_BEYOND_M)
+    {
+        return DVec3::ZERO;
+    }
+    let (min, max) = points.iter().fold(
+        (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)),
+        |(lo, hi), p| (lo.min(*p), hi.max(*p)),
+    );
+    // Whole metres: the origin is a reference point a person may read and reuse.
+    ((min + max) * 0.5).round()
+}
+
+/// The node's transform relative to its parent, with the double-precision translation or
+/// matrix where `exact` has them; on failure, the offending field and why.
+fn local_transform(
+    node: &json::Node,
+    exact: Option<&PreciseNode>,
+) -> Result<DMat4, (&'static str, String)> {
     if let Some(matrix) = node.matrix {
         if let Some(bad) = matrix.iter().find(|v| !v.is_finite()) {
             return Err((
@@ -127,7 +209,10 @@ fn local_transform(node: &json::Node) -> Result<Mat4, (&'static str, String)> {
                 format!("contains {bad}; transforms must be finite numbers"),
             ));
         }
-        return Ok(Mat4::from_cols_array(&matrix));
+        return Ok(match exact.and_then(|e| e.matrix) {
+            Some(m) if m.iter().all(|v| v.is_finite()) => DMat4::from_cols_array(&m),
+            _ => Mat4::from_cols_array(&matrix).as_dmat4(),
+        });
     }
     let translation = node.translation.unwrap_or([0.0; 3]);
     let scale = node.scale.unwrap_or([1.0; 3]);
@@ -147,10 +232,14 @@ fn local_transform(node: &json::Node) -> Result<Mat4, (&'static str, String)> {
             format!("{rotation:?} cannot be normalized; expected a finite unit quaternion"),
         ));
     };
-    Ok(Mat4::from_scale_rotation_translation(
-        Vec3::from_array(scale),
-        Quat::from_vec4(rotation),
-        Vec3::from_array(translation),
+    let translation = match exact.and_then(|e| e.translation) {
+        Some(t) if t.iter().all(|v| v.is_finite()) => DVec3::from_array(t),
+        _ => DVec3::from_array(translation.map(f64::from)),
+    };
+    Ok(DMat4::from_scale_rotation_translation(
+        DVec3::from_array(scale.map(f64::from)),
+        Quat::from_vec4(rotation).as_dquat(),
+        translation,
     ))
 }
 

@@ -197,6 +197,7 @@ fn scene(parts: usize, seed: u64) -> TwinModel {
         meshes: vec![cube_mesh(), sphere_mesh()],
         materials: vec![Default::default()],
         textures: vec![],
+        origin: [0.0; 3],
     }
 }
 
@@ -327,6 +328,7 @@ fn an_empty_model_or_a_flattened_placement_picks_nothing() {
         meshes: vec![],
         materials: vec![],
         textures: vec![],
+        origin: [0.0; 3],
     };
     let index = PickIndex::new(&empty);
     assert_eq!(index.part_count(), 0);
@@ -392,6 +394,7 @@ fn grid(n: usize) -> TwinModel {
         meshes: vec![cube_mesh()],
         materials: vec![Default::default()],
         textures: vec![],
+        origin: [0.0; 3],
     }
 }
 
