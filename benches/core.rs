@@ -7,6 +7,7 @@
 //! - `telemetry/decode/1000`: JSON adapter, one frame of 1,000 readings → samples;
 //! - `telemetry/decode+apply/1000`: the same, then through the inbox into the sensor store
 //!   (throughput is reported per reading, so criterion's elements/s is samples/s);
+//! - `telemetry/apply/1000`: only the inbox and store part, on samples decoded beforehand;
 //! - `overlay/layout/2000`: declutter layout of 2,000 labels in a 1920×1080 view.
 //!
 //! The generated plant lives in `bench/generated/` (`twinlens gen-bench-plant --out-dir
@@ -182,7 +183,26 @@ fn telemetry(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    g.bench_function("apply/1000", |b| {
+        b.iter_batched(
+            || {
+                let (text, t) = next_frame();
+                adapter.on_text(&text, t).samples
+            },
+            |samples| {
+                for s in samples {
+                    inbox.push(s);
+                }
+                inbox.drain_into(&mut store)
+            },
+            BatchSize::SmallInput,
+        )
+    });
     g.finish();
+    eprintln!(
+        "note: sensor store after the telemetry benchmarks: {:.1} MB",
+        store.memory_bytes() as f64 / 1e6
+    );
 }
 
 fn label_layout(c: &mut Criterion) {

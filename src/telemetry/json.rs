@@ -4,15 +4,19 @@
 //! A bad reading is reported and skipped; the other readings of the frame are still used. The
 //! bad inputs of one frame are bounded (see [`BadInputBatch`]): 32 in detail, then one
 //! "... and N more like this" entry per kind, which `BadInputCounters` counts as N.
+//!
+//! Frames are parsed into a [`Tape`] kept by the adapter, ids are looked up as borrowed text:
+//! a numeric reading costs no allocation beyond the frame's sample vector.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use serde_json::Value as Json;
 
 use super::bindings::Bindings;
 use super::store::BadInputBatch;
-use super::time::{json_kind, parse_timestamp};
+use super::tape::{JsonNode, Node, Tape};
+use super::time::parse_timestamp_node;
 use super::{
     Adapter, BadInput, BadInputKind, Decoded, Outgoing, Quality, Sample, SessionState, Value,
 };
@@ -70,14 +74,23 @@ impl Pointer {
 
     /// The value `self` points to in `root`.
     pub fn resolve<'a>(&self, root: &'a Json) -> Option<&'a Json> {
-        self.tokens
-            .as_ref()?
-            .iter()
-            .try_fold(root, |at, t| match at {
-                Json::Object(map) => map.get(&t.key),
-                Json::Array(items) => t.index.and_then(|i| items.get(i)),
-                _ => None,
-            })
+        self.resolve_in(root)
+    }
+
+    /// The value `self` points to in `root`, for any [`JsonNode`] (a [`Tape`] node too).
+    pub fn resolve_in<'a, N: JsonNode<'a>>(&self, root: N) -> Option<N> {
+        self.tokens.as_ref()?.iter().try_fold(root, |at, t| {
+            at.member(&t.key)
+                .or_else(|| t.index.and_then(|i| at.element(i)))
+        })
+    }
+
+    /// The key of a one-token pointer (`/id` → `id`).
+    fn single_key(&self) -> Option<&str> {
+        match self.tokens.as_deref() {
+            Some([t]) => Some(&t.key),
+            _ => None,
+        }
     }
 
     /// The dotted label used in bad-input reasons (`data.items`; empty for the whole value).
@@ -123,19 +136,30 @@ impl ValueError {
 /// value as a string; `"NaN"` and `"Infinity"` are therefore [`ValueError::NonFinite`] rather
 /// than text. Null, objects and arrays are refused.
 pub fn value_from_json(v: Option<&Json>) -> Result<Value, ValueError> {
-    match v {
-        None => Err(ValueError::Missing),
-        Some(Json::Number(n)) => match n.as_f64() {
+    value_from_node(v)
+}
+
+/// [`value_from_json`] for any [`JsonNode`].
+pub fn value_from_node<'a>(v: Option<impl JsonNode<'a>>) -> Result<Value, ValueError> {
+    let Some(v) = v else {
+        return Err(ValueError::Missing);
+    };
+    if let Some(n) = v.as_number() {
+        return match n.as_f64() {
             Some(x) if x.is_finite() => Ok(Value::Number(x)),
             _ => Err(ValueError::NonFinite),
-        },
-        Some(Json::Bool(b)) => Ok(Value::Bool(*b)),
-        Some(Json::String(s)) => match s.trim().parse::<f64>() {
+        };
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    match v.as_str() {
+        Some(s) => match s.trim().parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(Value::Number(x)),
             Ok(_) => Err(ValueError::NonFinite),
-            Err(_) => Ok(Value::Text(s.clone())),
+            Err(_) => Ok(Value::Text(s.to_owned())),
         },
-        Some(other) => Err(ValueError::WrongType(json_kind(other))),
+        None => Err(ValueError::WrongType(v.kind())),
     }
 }
 
@@ -143,19 +167,18 @@ pub fn value_from_json(v: Option<&Json>) -> Result<Value, ValueError> {
 /// good (most sources only flag problems); any other text or type means uncertain, because an
 /// unrecognised flag is more likely a warning than an all-clear.
 pub fn quality_from_json(v: Option<&Json>) -> Quality {
-    match v {
-        None | Some(Json::Null) => Quality::Good,
-        Some(Json::String(s)) => {
-            let s = s.trim();
-            if s.eq_ignore_ascii_case("good") {
-                Quality::Good
-            } else if s.eq_ignore_ascii_case("bad") {
-                Quality::Bad
-            } else {
-                Quality::Uncertain
-            }
-        }
-        Some(_) => Quality::Uncertain,
+    quality_from_node(v)
+}
+
+/// [`quality_from_json`] for any [`JsonNode`].
+pub fn quality_from_node<'a>(v: Option<impl JsonNode<'a>>) -> Quality {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Quality::Good;
+    };
+    match v.as_str().map(str::trim) {
+        Some(s) if s.eq_ignore_ascii_case("good") => Quality::Good,
+        Some(s) if s.eq_ignore_ascii_case("bad") => Quality::Bad,
+        _ => Quality::Uncertain,
     }
 }
 
@@ -170,6 +193,29 @@ pub struct JsonAdapter {
     bindings: Bindings,
     max_message_bytes: usize,
     open: bool,
+    /// The last frame's parse, kept for its buffers.
+    tape: Tape,
+    /// The payload's member names when every pointer is one token (the usual case), so an
+    /// object reading's fields are found in one pass over its members.
+    keys: Option<Keys>,
+}
+
+#[derive(Debug, Clone)]
+struct Keys {
+    id: String,
+    value: String,
+    timestamp: Option<String>,
+    quality: Option<String>,
+}
+
+/// What a reading's pointers (and `unit`) find in it.
+#[derive(Default)]
+struct Fields<'a> {
+    id: Option<Node<'a>>,
+    value: Option<Node<'a>>,
+    timestamp: Option<Node<'a>>,
+    quality: Option<Node<'a>>,
+    unit: Option<Node<'a>>,
 }
 
 /// Where in a frame a reading sits, for bad-input reasons (`readings[3]`).
@@ -206,31 +252,92 @@ impl JsonAdapter {
     /// dropping frames over `max_message_bytes`.
     pub fn new(source: &Source, bindings: Bindings, max_message_bytes: usize) -> JsonAdapter {
         let p = &source.payload;
+        let id = Pointer::new(&p.id);
+        let value = Pointer::new(&p.value);
+        let timestamp = p.timestamp.as_deref().map(Pointer::new);
+        let quality = p.quality.as_deref().map(Pointer::new);
+        let optional = |p: &Option<Pointer>| match p {
+            None => Some(None),
+            Some(p) => p.single_key().map(|k| Some(k.to_owned())),
+        };
+        let keys = match (
+            id.single_key(),
+            value.single_key(),
+            optional(&timestamp),
+            optional(&quality),
+        ) {
+            (Some(id), Some(value), Some(timestamp), Some(quality)) => Some(Keys {
+                id: id.to_owned(),
+                value: value.to_owned(),
+                timestamp,
+                quality,
+            }),
+            _ => None,
+        };
         JsonAdapter {
             readings: p.readings.as_deref().map(Pointer::new),
-            id: Pointer::new(&p.id),
-            value: Pointer::new(&p.value),
-            timestamp: p.timestamp.as_deref().map(Pointer::new),
-            quality: p.quality.as_deref().map(Pointer::new),
+            id,
+            value,
+            timestamp,
+            quality,
             bindings,
             max_message_bytes,
             open: false,
+            tape: Tape::new(),
+            keys,
         }
+    }
+
+    /// The reading's fields: one pass over an object's members when the pointers allow,
+    /// else each pointer resolved (same result: the last of a repeated key wins either way).
+    fn fields<'a>(&self, r: Node<'a>) -> Fields<'a> {
+        let Some(keys) = self.keys.as_ref().filter(|_| r.is_object()) else {
+            return Fields {
+                id: self.id.resolve_in(r),
+                value: self.value.resolve_in(r),
+                timestamp: self.timestamp.as_ref().and_then(|p| p.resolve_in(r)),
+                quality: self.quality.as_ref().and_then(|p| p.resolve_in(r)),
+                unit: r.member("unit"),
+            };
+        };
+        let mut f = Fields::default();
+        // Not `else if`: two pointers may name the same member.
+        // Lengths first: most members differ from most names there.
+        let is = |k: &str, name: &str| k.len() == name.len() && k == name;
+        let is_opt = |k: &str, name: &Option<String>| name.as_deref().is_some_and(|n| is(k, n));
+        for (k, v) in r.members() {
+            if is(k, &keys.id) {
+                f.id = Some(v);
+            }
+            if is(k, &keys.value) {
+                f.value = Some(v);
+            }
+            if is_opt(k, &keys.timestamp) {
+                f.timestamp = Some(v);
+            }
+            if is_opt(k, &keys.quality) {
+                f.quality = Some(v);
+            }
+            if is(k, "unit") {
+                f.unit = Some(v);
+            }
+        }
+        f
     }
 
     /// Decodes one parsed message into `out` and `bad`.
     fn decode_message(
         &self,
-        root: &Json,
+        root: Node<'_>,
         now_ms: f64,
         out: &mut Vec<Sample>,
         bad: &mut BadInputBatch,
     ) {
-        let (items, base): (&[Json], &str) = match &self.readings {
-            Some(p) => match p.resolve(root) {
-                Some(Json::Array(items)) => (items, p.label()),
+        let (items, base) = match &self.readings {
+            Some(p) => match p.resolve_in(root) {
+                Some(items) if items.is_array() => (items, p.label()),
                 found => {
-                    let got = found.map_or("nothing", json_kind);
+                    let got = found.map_or("nothing", |f| f.kind());
                     let at = if p.label().is_empty() {
                         "message"
                     } else {
@@ -242,25 +349,18 @@ impl JsonAdapter {
                     return;
                 }
             },
-            None => match root {
-                Json::Array(items) => (items, ""),
-                single => {
-                    self.decode_reading(
-                        single,
-                        At {
-                            base: "",
-                            index: None,
-                        },
-                        now_ms,
-                        out,
-                        bad,
-                    );
-                    return;
-                }
-            },
+            None if root.is_array() => (root, ""),
+            None => {
+                let single = At {
+                    base: "",
+                    index: None,
+                };
+                self.decode_reading(root, single, now_ms, out, bad);
+                return;
+            }
         };
         out.reserve(items.len());
-        for (i, r) in items.iter().enumerate() {
+        for (i, r) in items.elements().enumerate() {
             self.decode_reading(
                 r,
                 At {
@@ -277,14 +377,14 @@ impl JsonAdapter {
     /// Decodes one reading; on any problem reports it and skips the reading.
     fn decode_reading(
         &self,
-        r: &Json,
+        r: Node<'_>,
         at: At<'_>,
         now_ms: f64,
         out: &mut Vec<Sample>,
         bad: &mut BadInputBatch,
     ) {
-        if !matches!(r, Json::Object(_) | Json::Array(_)) {
-            let got = json_kind(r);
+        if !r.is_container() {
+            let got = r.kind();
             bad.push(BadInputKind::WrongType, || {
                 format!(
                     "{}: expected a reading (an object), got {got}",
@@ -293,29 +393,37 @@ impl JsonAdapter {
             });
             return;
         }
-        let id: Cow<'_, str> = match self.id.resolve(r) {
-            Some(Json::String(s)) => Cow::Borrowed(s),
-            Some(Json::Number(n)) => Cow::Owned(n.to_string()),
-            found => {
-                let why = match found {
-                    None => Cow::Borrowed("missing"),
-                    Some(v) => {
-                        Cow::Owned(format!("expected text or a number, got {}", json_kind(v)))
-                    }
-                };
-                bad.push(BadInputKind::WrongType, || {
-                    format!("{}: {why}", at.field(self.id.label()))
-                });
-                return;
+        let fields = self.fields(r);
+        let found = fields.id;
+        // A numeric id is looked up as serde_json prints it (`7`, `7.5`), formatted on the stack.
+        let mut digits = IdText::default();
+        let owned: String;
+        let id: &str = if let Some(s) = found.and_then(|n| n.as_str()) {
+            s
+        } else if let Some(n) = found.and_then(|n| n.as_number()) {
+            if write!(digits, "{n}").is_ok() {
+                digits.as_str()
+            } else {
+                owned = n.to_string();
+                &owned
             }
-        };
-        let Some(sensor) = self.bindings.by_key(&id) else {
-            bad.push(BadInputKind::UnknownSensor, || {
-                format!("{}: no sensor has id \"{}\"", at.field(""), shorten(&id))
+        } else {
+            let why = match found {
+                None => Cow::Borrowed("missing"),
+                Some(v) => Cow::Owned(format!("expected text or a number, got {}", v.kind())),
+            };
+            bad.push(BadInputKind::WrongType, || {
+                format!("{}: {why}", at.field(self.id.label()))
             });
             return;
         };
-        let value = match value_from_json(self.value.resolve(r)) {
+        let Some(sensor) = self.bindings.by_key(id) else {
+            bad.push(BadInputKind::UnknownSensor, || {
+                format!("{}: no sensor has id \"{}\"", at.field(""), shorten(id))
+            });
+            return;
+        };
+        let value = match value_from_node(fields.value) {
             Ok(v) => v,
             Err(e) => {
                 bad.push(e.kind(), || {
@@ -330,9 +438,9 @@ impl JsonAdapter {
         // Absent (or null) timestamps are fine: ordering then falls back to receive time.
         let source_ms = match &self.timestamp {
             None => None,
-            Some(p) => match p.resolve(r) {
-                None | Some(Json::Null) => None,
-                Some(t) => match parse_timestamp(t) {
+            Some(p) => match fields.timestamp.filter(|t| !t.is_null()) {
+                None => None,
+                Some(t) => match parse_timestamp_node(t) {
                     Ok(ms) => Some(ms),
                     Err(why) => {
                         bad.push(BadInputKind::WrongType, || {
@@ -343,11 +451,8 @@ impl JsonAdapter {
                 },
             },
         };
-        let quality = self
-            .quality
-            .as_ref()
-            .map_or(Quality::Good, |p| quality_from_json(p.resolve(r)));
-        let unit = r.get("unit").and_then(Json::as_str).map(str::to_owned);
+        let quality = quality_from_node(fields.quality);
+        let unit = fields.unit.and_then(|u| u.as_str()).map(str::to_owned);
         out.push(Sample {
             sensor,
             value,
@@ -383,20 +488,23 @@ impl Adapter for JsonAdapter {
             });
             return decoded;
         }
-        let root: Json = match serde_json::from_str(text) {
-            Ok(v) => v,
+        let mut tape = std::mem::take(&mut self.tape);
+        match tape.parse(text) {
+            Ok(root) => {
+                let mut bad = BadInputBatch::new();
+                self.decode_message(root, now_ms, &mut decoded.samples, &mut bad);
+                decoded.bad = bad.finish();
+            }
             Err(e) => {
                 // serde_json's message has the line and column and never echoes the text.
                 decoded.bad.push(BadInput {
                     kind: BadInputKind::NotJson,
                     reason: format!("not JSON: {e}"),
                 });
-                return decoded;
             }
-        };
-        let mut bad = BadInputBatch::new();
-        self.decode_message(&root, now_ms, &mut decoded.samples, &mut bad);
-        decoded.bad = bad.finish();
+        }
+        tape.trim();
+        self.tape = tape;
         decoded
     }
 
@@ -462,6 +570,32 @@ pub fn render_template(template: &str, source: &Source, client_id: &str) -> Stri
     }
     out.push_str(rest);
     out
+}
+
+/// A numeric id's text, formatted without allocating; ids too long for it fall back to a String.
+#[derive(Default)]
+struct IdText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl IdText {
+    fn as_str(&self) -> &str {
+        self.buf
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+}
+
+impl fmt::Write for IdText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// Cuts quoted text for reasons, at a char boundary.
@@ -729,6 +863,45 @@ mod tests {
         );
         let d = decode(&mut a, r#"{"meta":{"a/b":7},"vals":[]}"#);
         assert_eq!(reasons(&d), ["WrongType: vals.0: missing"]);
+    }
+
+    #[test]
+    fn one_pass_fields_match_resolving_each_pointer() {
+        let (_, fast) = setup(serde_json::json!({ "timestamp": "/ts", "quality": "/q" }));
+        assert!(
+            fast.keys.is_some(),
+            "one-token pointers take the one-pass path"
+        );
+        let mut fast = fast;
+        let mut slow = fast.clone();
+        slow.keys = None;
+        for text in [
+            r#"[{"id":"temp","value":1,"ts":1795615653,"q":"bad","unit":"K"}]"#,
+            r#"[{"id":"nope","id":"temp","value":2,"value":3,"unit":"a","unit":"b"}]"#,
+            r#"[{"value":1,"id":"state","q":null,"ts":null},{"id":7,"value":"x"}]"#,
+            r#"[{"id":"temp"},{"id":"temp","value":{"a":1}},{"id":"temp","value":1,"ts":[]}]"#,
+            r#"[["temp",1],{"id":"temp","value":true,"q":"GOOD"},{"id":7.0,"value":1}]"#,
+            r#"{"id":"p1","value":"1.5 bar","ts":"2026-11-25T14:07:33Z"}"#,
+        ] {
+            assert_eq!(decode(&mut fast, text), decode(&mut slow, text), "{text}");
+        }
+    }
+
+    #[test]
+    fn numeric_ids_are_looked_up_as_serde_json_prints_them() {
+        let (_, mut a) = setup(serde_json::json!({}));
+        let d = decode(
+            &mut a,
+            r#"[{"id":7,"value":1},{"id":7.0,"value":1},{"id":-7,"value":1}]"#,
+        );
+        assert_eq!(d.samples.iter().map(|s| s.sensor).collect::<Vec<_>>(), [3]);
+        assert_eq!(
+            reasons(&d),
+            [
+                "UnknownSensor: [1]: no sensor has id \"7.0\"",
+                "UnknownSensor: [2]: no sensor has id \"-7\"",
+            ]
+        );
     }
 
     #[test]

@@ -6,9 +6,11 @@
 pub mod backoff;
 pub mod bindings;
 pub mod ditto;
+pub mod history;
 pub mod json;
 pub mod mqtt;
 pub mod store;
+pub mod tape;
 pub mod time;
 
 use std::fmt;

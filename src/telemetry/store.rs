@@ -4,10 +4,11 @@
 //!
 //! Everything is sized when the store is built from the manifest; after that, memory per sensor
 //! is bounded whatever the source sends (one latest sample, at most
-//! [`HistorySpec::capacity`]` + 1` history points, at most one pending sample in the inbox).
+//! [`HistorySpec::capacity`](crate::manifest::HistorySpec::capacity)` + 1` history points, at most one pending sample in the inbox).
 
+pub use super::history::History;
 use super::{BadInput, BadInputKind, Quality, Sample, Value};
-use crate::manifest::{HistorySpec, MAX_HISTORY_POINTS, Manifest};
+use crate::manifest::Manifest;
 
 /// A source timestamp this far ahead of the page's clock is not trusted for ordering.
 ///
@@ -94,153 +95,6 @@ pub struct Reading<'a> {
     pub source_ms: Option<f64>,
     /// How many samples became the latest value.
     pub updates: u64,
-}
-
-/// A ring buffer of `(time_ms, value)` trend points: at most one per resolution bucket, none
-/// older than the window before the newest, never more than its capacity.
-#[derive(Debug, Clone, PartialEq)]
-pub struct History {
-    /// Ring storage; empty until the first point so sensors that never report (or report
-    /// text) cost nothing, then exactly `capacity` long.
-    points: Vec<(f64, f64)>,
-    /// Index of the oldest point.
-    head: usize,
-    len: usize,
-    capacity: usize,
-    resolution_ms: f64,
-    window_ms: f64,
-}
-
-impl History {
-    /// An empty history for `spec`, holding at most `spec.capacity() + 1` points: a window of
-    /// W seconds at resolution R touches up to ⌈W/R⌉ + 1 buckets, both ends included.
-    pub fn new(spec: &HistorySpec) -> History {
-        let defaults = HistorySpec::default();
-        let positive = |v: f64, fallback: f64| {
-            if v.is_finite() && v > 0.0 {
-                v
-            } else {
-                fallback
-            }
-        };
-        let spec = HistorySpec {
-            window_seconds: positive(spec.window_seconds, defaults.window_seconds),
-            resolution_seconds: positive(spec.resolution_seconds, defaults.resolution_seconds),
-        };
-        History {
-            points: Vec::new(),
-            head: 0,
-            len: 0,
-            // The validator caps capacity; clamp again so no spec can allocate without bound.
-            capacity: spec.capacity().min(MAX_HISTORY_POINTS) + 1,
-            resolution_ms: spec.resolution_seconds * 1000.0,
-            window_ms: spec.window_seconds * 1000.0,
-        }
-    }
-
-    /// Adds a point. Within the newest point's resolution bucket it replaces that point (the
-    /// latest value wins); points older than the window before `time_ms` are dropped.
-    ///
-    /// Time never runs backwards in the trend: a slightly earlier time (mixed source and
-    /// receive clocks) is moved up to the newest point's; a jump back by more than the window
-    /// means the time base changed, and the old points are discarded.
-    pub fn push(&mut self, time_ms: f64, value: f64) {
-        if !(time_ms.is_finite() && value.is_finite()) {
-            return;
-        }
-        let mut t = time_ms;
-        if let Some((last_t, _)) = self.last() {
-            if t < last_t - self.window_ms {
-                self.clear();
-            } else {
-                t = t.max(last_t);
-                if self.bucket(t) == self.bucket(last_t) {
-                    if let Some(p) = self.slot_mut(self.len - 1) {
-                        *p = (t, value);
-                    }
-                    return;
-                }
-            }
-        }
-        if self.points.is_empty() {
-            self.points = vec![(0.0, 0.0); self.capacity];
-        }
-        if self.len == self.capacity {
-            // Full: the oldest point makes room. With W/R buckets per window this only drops
-            // a point the window trim below would drop anyway; it keeps the bound
-            // unconditional.
-            self.head = (self.head + 1) % self.capacity;
-            self.len -= 1;
-        }
-        let at = self.len;
-        self.len += 1;
-        if let Some(p) = self.slot_mut(at) {
-            *p = (t, value);
-        }
-        let oldest_kept = t - self.window_ms;
-        while self.first().is_some_and(|(ft, _)| ft < oldest_kept) {
-            self.head = (self.head + 1) % self.capacity;
-            self.len -= 1;
-        }
-    }
-
-    /// Points, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
-        (0..self.len).filter_map(move |i| self.slot(i))
-    }
-
-    /// Smallest and largest value in the window, or None when empty.
-    pub fn min_max(&self) -> Option<(f64, f64)> {
-        self.iter().fold(None, |acc, (_, v)| match acc {
-            None => Some((v, v)),
-            Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
-        })
-    }
-
-    /// The newest point.
-    pub fn last(&self) -> Option<(f64, f64)> {
-        self.len.checked_sub(1).and_then(|i| self.slot(i))
-    }
-
-    /// The oldest point.
-    pub fn first(&self) -> Option<(f64, f64)> {
-        if self.len == 0 { None } else { self.slot(0) }
-    }
-
-    /// Number of points.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether there are no points.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Most points ever held (`HistorySpec::capacity() + 1`).
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Drops every point (keeps the allocation).
-    pub fn clear(&mut self) {
-        self.head = 0;
-        self.len = 0;
-    }
-
-    fn bucket(&self, t: f64) -> f64 {
-        (t / self.resolution_ms).floor()
-    }
-
-    /// The `i`-th point from the oldest.
-    fn slot(&self, i: usize) -> Option<(f64, f64)> {
-        self.points.get((self.head + i) % self.capacity).copied()
-    }
-
-    fn slot_mut(&mut self, i: usize) -> Option<&mut (f64, f64)> {
-        let at = (self.head + i) % self.capacity;
-        self.points.get_mut(at)
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -343,7 +197,8 @@ impl SensorStore {
     }
 
     /// Trend points of `sensor` as `(time_ms, value)`, oldest first (empty for an unknown
-    /// sensor). Times are source times where the readings had them, else receive times. The
+    /// sensor). Times are source times where the readings had them, else receive times,
+    /// rounded down to the history resolution (see [`History`]). The
     /// window is measured back from the newest point, not from now: a silent sensor keeps its
     /// last trend, and [`freshness`](Self::freshness) says it is stale.
     pub fn history(&self, sensor: usize) -> impl Iterator<Item = (f64, f64)> + '_ {
@@ -428,6 +283,27 @@ impl SensorStore {
     /// What happened to samples so far.
     pub fn counters(&self) -> StoreCounters {
         self.counters
+    }
+
+    /// Heap bytes held: the per-sensor slots, every history, units and the latest samples'
+    /// text. For `stats()` and the plant-scale memory budget.
+    pub fn memory_bytes(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self
+                .slots
+                .iter()
+                .map(|s| {
+                    let latest = s.latest.as_ref().map_or(0, |l| {
+                        text(&l.unit)
+                            + match &l.value {
+                                Value::Text(t) => t.capacity(),
+                                _ => 0,
+                            }
+                    });
+                    s.history.memory_bytes() + text(&s.unit) + latest
+                })
+                .sum::<usize>()
     }
 }
 
@@ -719,6 +595,7 @@ impl BadInputCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::{HistorySpec, MAX_HISTORY_POINTS};
 
     const T0: f64 = 1_795_615_653_000.0;
 
@@ -943,7 +820,11 @@ mod tests {
             store.apply(sample(0, v, None, base + dt));
         }
         let points: Vec<(f64, f64)> = store.history(0).collect();
-        assert_eq!(points, [(base + 4999.0, 3.0), (base + 9000.0, 5.0)]);
+        assert_eq!(
+            points,
+            [(base, 3.0), (base + 5000.0, 5.0)],
+            "times are bucket starts"
+        );
     }
 
     #[test]
@@ -1009,7 +890,11 @@ mod tests {
     #[test]
     fn sensors_without_numbers_take_no_history_memory() {
         let store = SensorStore::new(&manifest(3, 600.0, 1.0));
-        assert!(store.slots.iter().all(|s| s.history.points.capacity() == 0));
+        assert!(store.slots.iter().all(|s| s.history.memory_bytes() == 0));
+        assert_eq!(
+            store.memory_bytes(),
+            store.slots.capacity() * size_of::<Slot>() + 3 * 3
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! rejected: such a time is a broken clock, and accepting it would let one bad reading decide
 //! the ordering of all later ones.
 
+use super::tape::JsonNode;
+
 /// Epoch numbers below this are seconds, at or above it milliseconds.
 pub const SECONDS_THRESHOLD: f64 = 1e11;
 
@@ -20,17 +22,26 @@ pub const END_MS: f64 = 253_402_300_800_000.0;
 /// a space or lowercase `t`/`z` are accepted too, as RFC 3339 §5.6 allows). The error says why a
 /// value was refused, for the bad-input log.
 pub fn parse_timestamp(v: &serde_json::Value) -> Result<f64, String> {
-    match v {
-        serde_json::Value::Number(n) => match n.as_f64() {
+    parse_timestamp_node(v)
+}
+
+/// [`parse_timestamp`] for any [`JsonNode`] (a `serde_json::Value` or a [`Tape`] node).
+///
+/// [`Tape`]: super::tape::Tape
+pub fn parse_timestamp_node<'a>(v: impl JsonNode<'a>) -> Result<f64, String> {
+    if let Some(n) = v.as_number() {
+        return match n.as_f64() {
             Some(x) => from_epoch_number(x),
             None => Err(format!("{n} is not a representable number")),
-        },
-        serde_json::Value::String(s) => parse_timestamp_str(s),
-        other => Err(format!(
-            "expected epoch milliseconds or RFC 3339 text, got {}",
-            json_kind(other)
-        )),
+        };
     }
+    if let Some(s) = v.as_str() {
+        return parse_timestamp_str(s);
+    }
+    Err(format!(
+        "expected epoch milliseconds or RFC 3339 text, got {}",
+        v.kind()
+    ))
 }
 
 /// Parses timestamp text: numeric text as epoch milliseconds (or seconds below 1e11), anything
