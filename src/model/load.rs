@@ -83,7 +83,11 @@ pub fn load_model(
     let precise = nodes::PreciseNodes::worth_reading(&root)
         .then(|| nodes::PreciseNodes::read(json_text))
         .flatten();
-    let (nodes, roots, origin) = nodes::build(&root, precise.as_ref()).map_err(fail)?;
+    let nodes::Hierarchy {
+        nodes,
+        roots,
+        origin,
+    } = nodes::build(&root, precise.as_ref()).map_err(fail)?;
     let (materials, textures) = load_materials(&root, &views, resources, &mut problems);
     // The trailing default material; `load_materials` always appends it.
     let default_material = materials.len() - 1;
@@ -117,8 +121,10 @@ fn error(source_name: &str, problems: Vec<ModelProblem>) -> ModelError {
 }
 
 /// The validated JSON document and, for a GLB, its BIN chunk.
-/// The document, the GLB BIN chunk if any, and the JSON text.
-fn parse(bytes: &[u8]) -> Result<(json::Root, Option<&[u8]>, &[u8]), Vec<ModelProblem>> {
+/// A parsed file: the document, the GLB BIN chunk if any, and the JSON text.
+type Parsed<'a> = (json::Root, Option<&'a [u8]>, &'a [u8]);
+
+fn parse(bytes: &[u8]) -> Result<Parsed<'_>, Vec<ModelProblem>> {
     let (text, bin) = if bytes.starts_with(glb::MAGIC) {
         let chunks = glb::split(bytes).map_err(|p| vec![p])?;
         // Some writers pad the JSON chunk with NULs instead of the spaces the format asks for.

@@ -18,8 +18,8 @@ use super::batch::{self, BatchKey};
 use super::cull::ChunkSource;
 use super::model_pass::ModelPass;
 use super::node_data::{
-    self, FLAG_SELECTED, MATERIAL_TEXELS, MATERIALS_PER_ROW, NODES_PER_ROW, Run, TEXEL_BYTES,
-    TEXTURE_WIDTH, TRANSFORM_TEXELS,
+    self, FLAG_SELECTED, MATERIALS_PER_ROW, NODES_PER_ROW, Run, TEXEL_BYTES, TEXTURE_WIDTH,
+    TRANSFORM_TEXELS,
 };
 use super::texture_prep::prepare_mips;
 use super::uniforms::ModelUniform;
@@ -181,7 +181,6 @@ impl GpuModel {
             &material_texels,
             node_data::rows_for(materials_src.len(), MATERIALS_PER_ROW),
         );
-        debug_assert_eq!(MATERIAL_TEXELS, 2);
 
         let model_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("GpuModel::model_uniform"),
@@ -423,11 +422,6 @@ impl GpuModel {
     /// Triangles of the whole model (what a view that sees everything draws).
     pub fn triangle_count(&self) -> u64 {
         self.triangles
-    }
-
-    /// Batches: the fewest draw calls a view that sees all parts needs.
-    pub fn batch_count(&self) -> usize {
-        self.batches.len()
     }
 
     /// Chunks over all batches (what each view culls).

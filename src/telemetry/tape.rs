@@ -240,6 +240,11 @@ impl<'a> Node<'a> {
             _ => 0,
         }
     }
+
+    /// Whether it has no elements (an empty array, or any value that is not an array).
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl<'a> JsonNode<'a> for Node<'a> {

@@ -58,12 +58,19 @@ impl PreciseNodes {
     }
 }
 
-/// Builds all nodes (index = glTF node index), the scene's root nodes and the origin the node
-/// world matrices are relative to.
+/// The flattened hierarchy: all nodes (index = glTF node index), the scene's root nodes and
+/// the origin the node world matrices are relative to.
+pub(super) struct Hierarchy {
+    pub(super) nodes: Vec<Node>,
+    pub(super) roots: Vec<usize>,
+    pub(super) origin: [f64; 3],
+}
+
+/// Builds the [`Hierarchy`].
 pub(super) fn build(
     root: &json::Root,
     precise: Option<&PreciseNodes>,
-) -> Result<(Vec<Node>, Vec<usize>, [f64; 3]), Vec<ModelProblem>> {
+) -> Result<Hierarchy, Vec<ModelProblem>> {
     let mut problems = Vec::new();
     let count = root.nodes.len();
     let precise = precise.filter(|p| p.nodes.len() == count);
@@ -165,7 +172,11 @@ pub(super) fn build(
             mesh: node.mesh.map(|m| m.value()),
         })
         .collect();
-    Ok((nodes, roots, origin.to_array()))
+    Ok(Hierarchy {
+        nodes,
+        roots,
+        origin: origin.to_array(),
+    })
 }
 
 /// Zero, or the centre of the world translations of the mesh nodes (of all nodes when none has
