@@ -4,10 +4,13 @@
 // flags and feeds, folds in the host benchmarks (criterion, benches/core.rs), and writes
 // bench/results/<UTC timestamp>.json and .md. See bench/README.md.
 //
-//   node bench/run.mjs [--quick] [--only demo,plant,live,xr] [--backends webgpu,webgl]
+//   node bench/run.mjs [--quick] [--only demo,plant,live,assembly,xr] [--backends webgpu,webgl]
 //                      [--impls twinlens,threejs] [--soak-seconds N] [--no-criterion]
 //                      [--viewport 1280x720] [--keep-temp]
 //   node bench/run.mjs --render bench/results/<stamp>.json   (rewrite its .md from the JSON)
+//
+// `assembly` stands for the three CAD-assembly scenarios (assembly10k, assembly100k,
+// assemblyLive; `twinlens gen-assembly`), which can also be named one by one.
 //
 // Needs: dist/ (trunk build --release), target/debug/twinlens (cargo build -p twinlens-cli),
 // npm dev dependencies (playwright-core, ws, three), /usr/bin/chromium.
@@ -31,10 +34,12 @@ const rel = (p) => path.relative(ROOT, p) || '.';
 // ---------------------------------------------------------------------------------------------
 // Options.
 
+const ASSEMBLY_SCENARIOS = ['assembly10k', 'assembly100k', 'assemblyLive'];
+
 function parseArgs(argv) {
   const o = {
     quick: false,
-    only: ['demo', 'plant', 'live', 'xr'],
+    only: ['demo', 'plant', 'live', 'assembly', 'xr'],
     backends: ['webgpu', 'webgl'],
     impls: ['twinlens', 'threejs'],
     soakSeconds: null,
@@ -75,6 +80,7 @@ function parseArgs(argv) {
       default: throw new Error(`unknown argument ${argv[i]} (see --help)`);
     }
   }
+  o.only = o.only.flatMap((x) => (x === 'assembly' ? ASSEMBLY_SCENARIOS : [x]));
   for (const b of o.backends) if (!['webgpu', 'webgl'].includes(b)) throw new Error(`unknown backend ${b}`);
   for (const x of o.impls) if (!['twinlens', 'threejs'].includes(x)) throw new Error(`unknown impl ${x}`);
   o.durations = o.quick
@@ -88,8 +94,11 @@ const D = opts.durations;
 
 // The whole run is bounded: a hung browser or server never keeps the command going.
 const casesPerScenario = opts.backends.length * opts.impls.length;
+const assemblyCases = opts.only.filter((x) => ASSEMBLY_SCENARIOS.includes(x)).length;
 const budgetS =
-  600 + casesPerScenario * (3 * (D.loadTimeoutS + 60) + D.demoS + D.plantS + D.soakS + 3 * D.warmupS);
+  600 +
+  casesPerScenario * (3 * (D.loadTimeoutS + 60) + D.demoS + D.plantS + D.soakS + 3 * D.warmupS) +
+  casesPerScenario * assemblyCases * (D.loadTimeoutS + 60 + D.plantS + 10);
 const watchdog = setTimeout(() => {
   console.error(`bench: the run passed its time limit (${budgetS} s); stopping`);
   process.exit(2);
@@ -273,7 +282,7 @@ function snapshotDist() {
   return site;
 }
 
-function prepareSite(site, feedUrl) {
+function prepareSite(site, feedUrl, assemblyFeedUrl) {
   const dist = site;
   const b = path.join(site, 'bench');
   fs.mkdirSync(path.join(b, 'live'), { recursive: true });
@@ -300,6 +309,24 @@ function prepareSite(site, feedUrl) {
   live.model.url = '/bench/generated/plant.glb';
   live.source.url = feedUrl;
   fs.writeFileSync(path.join(b, 'live', 'plant-10k.twin.json'), JSON.stringify(live));
+  // 4. The CAD assemblies (those generated for this run): static, and 10,000 sensors fed.
+  const assembly = (name) => {
+    const file = path.join(gen, name);
+    return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : null;
+  };
+  const a10k = assembly('assembly-10k-live.twin.json');
+  if (a10k) {
+    a10k.model.url = '/bench/generated/assembly-10k.glb';
+    a10k.source.url = assemblyFeedUrl;
+    fs.writeFileSync(path.join(b, 'live', 'assembly-10k-live.twin.json'), JSON.stringify(a10k));
+    const { source, ...bare } = a10k;
+    fs.writeFileSync(path.join(b, 'live', 'assembly-10k.twin.json'), JSON.stringify({ ...bare, sensors: [] }));
+  }
+  const a100k = assembly('assembly-100k.twin.json');
+  if (a100k) {
+    a100k.model.url = '/bench/generated/assembly-100k.glb';
+    fs.writeFileSync(path.join(b, 'live', 'assembly-100k.twin.json'), JSON.stringify(a100k));
+  }
   return site;
 }
 
@@ -309,7 +336,21 @@ function prepareSite(site, feedUrl) {
 const SCENARIOS = {
   demo: { title: 'Demo twin (pump skid, 14 sensors, simulated feed at /ws/sim)', manifest: 'bench/live/demo.twin.json', live: true },
   plant: { title: 'Scaled plant (1,000 units, ~1M triangles, 2,000 bound sensors, no feed)', manifest: 'bench/live/plant.twin.json', live: false },
-  live: { title: '10,000 sensors at 10 Hz (100,000 samples/s) on the scaled plant, labels and colouring', manifest: 'bench/live/plant-10k.twin.json', live: true },
+  live: { title: '10,000 sensors at 10 Hz (100,000 samples/s) on the scaled plant, labels and colouring', manifest: 'bench/live/plant-10k.twin.json', live: true, heavyFeed: true },
+  // CAD-like assemblies: every part its own node and mesh (no reuse), 9 materials; three.js
+  // draws them with one BatchedMesh per material (bench/threejs/main.js, batch=material).
+  assembly10k: {
+    title: 'CAD assembly, 10,000 parts (each its own node and mesh, ~0.5M triangles), static',
+    manifest: 'bench/live/assembly-10k.twin.json', live: false, seconds: 'plantS', threeQuery: 'batch=material',
+  },
+  assembly100k: {
+    title: 'CAD assembly, 100,000 parts (each its own node and mesh, ~5.1M triangles), static',
+    manifest: 'bench/live/assembly-100k.twin.json', live: false, seconds: 'plantS', threeQuery: 'batch=material',
+  },
+  assemblyLive: {
+    title: 'CAD assembly, 10,000 parts with 10,000 sensors at 10 Hz (one per part), labels and colouring',
+    manifest: 'bench/live/assembly-10k-live.twin.json', live: true, heavyFeed: true, seconds: 'plantS', threeQuery: 'batch=material',
+  },
 };
 
 /** Fields read from `window.twinlens.stats()` / `window.bench.stats()`, picked in the page so a
@@ -332,6 +373,7 @@ function readStats(page, api) {
       sensors: s.sensors ?? null,
       sensorsBound: s.sensorsBound ?? null,
       instancedMeshes: s.instancedMeshes ?? null,
+      batchedMeshes: s.batchedMeshes ?? null,
       // twinlens lists every label (an array); the three.js reference counts them.
       labels: Array.isArray(s.labels) ? s.labels.length : typeof s.labels === 'number' ? s.labels : null,
       labelsFull: Array.isArray(s.labels) ? s.labels.filter((l) => l && l.visible && !l.marker).length : null,
@@ -381,7 +423,7 @@ async function runCase(browser, base, scenario, impl, backend) {
   const url =
     impl === 'twinlens'
       ? `${base}?manifest=${sc.manifest}&backend=${backend}&continuous=1`
-      : `${base}bench/threejs/index.html?manifest=/${sc.manifest}&backend=${backend}`;
+      : `${base}bench/threejs/index.html?manifest=/${sc.manifest}&backend=${backend}${sc.threeQuery ? `&${sc.threeQuery}` : ''}`;
   const result = { scenario, impl, backend, url, ok: false, notes: [] };
   const context = await browser.newContext({ viewport: opts.viewport, deviceScaleFactor: 1 });
   const page = await context.newPage();
@@ -423,7 +465,7 @@ async function runCase(browser, base, scenario, impl, backend) {
     // Warm-up: the feed connects, histories fill, shaders and pipelines settle.
     const f0 = s.frames;
     // The 10k-sensor page needs longer to settle (labels built, socket backlog drained).
-    const warmupS = scenario === 'live' ? Math.max(D.warmupS, 10) : D.warmupS;
+    const warmupS = sc.heavyFeed ? Math.max(D.warmupS, 10) : D.warmupS;
     await sleep(warmupS * 1000);
     s = await readStats(page, api);
     // Without a feed nothing changes on the page: only continuous rendering draws frames then.
@@ -442,7 +484,7 @@ async function runCase(browser, base, scenario, impl, backend) {
     }
 
     // Measurement window.
-    const seconds = scenario === 'demo' ? D.demoS : scenario === 'plant' ? D.plantS : D.soakS;
+    const seconds = sc.seconds ? D[sc.seconds] : scenario === 'demo' ? D.demoS : scenario === 'plant' ? D.plantS : D.soakS;
     result.memoryStart = await memorySnapshot(page, cdp, api, true);
     if (s.canReset) await page.evaluate((api) => window[api].resetTimings(), api);
     else result.notes.push('resetTimings() not available: timings (if any) include loading');
@@ -474,6 +516,7 @@ async function runCase(browser, base, scenario, impl, backend) {
     result.msaa = after.msaa;
     result.canvas = after.canvas;
     result.instancedMeshes = after.instancedMeshes;
+    result.batchedMeshes = after.batchedMeshes;
     result.labels = after.labels;
     result.labelsFull = after.labelsFull;
     result.labelsMarkers = after.labelsMarkers;
@@ -703,16 +746,23 @@ function evaluateBudgets(report) {
       add(`10k sensors ${b}: memory growth`, live.ok ? live.memoryGrowthPct : null, 5, '%', soak);
     }
   }
+  for (const id of ASSEMBLY_SCENARIOS) {
+    for (const b of opts.backends) {
+      const c = find(id, 'twinlens', b);
+      if (c) add(`${id} ${b}: draw calls per view`, c.ok ? c.drawCalls : null, 17, 'draws', 'at most 16: parts batched, not drawn one by one');
+    }
+  }
   return out;
 }
 
 function fmtBudgetValue(b) {
   if (b.value === null) return 'n/a';
+  if (b.unit === 'draws') return fmtInt(b.value);
   if (b.unit === 'bytes') return fmtBytes(b.value);
   if (b.unit === '%') return fmtPct(b.value);
   return `${fmtMs(b.value)} ${b.unit}`;
 }
-const fmtLimit = (b) => (b.unit === 'bytes' ? fmtBytes(b.limit) : `${b.limit} ${b.unit}`);
+const fmtLimit = (b) => (b.unit === 'bytes' ? fmtBytes(b.limit) : b.unit === 'draws' ? `${b.limit} draws` : `${b.limit} ${b.unit}`);
 const verdict = (b) => (b.pass === null ? 'n/a' : b.pass ? 'PASS' : 'MISS');
 
 function markdown(report) {
@@ -805,7 +855,7 @@ function markdown(report) {
       const label = `${c.impl} ${c.backend}`;
       if (!c.ok) L.push(`- ${label}: **failed**: ${String(c.error).split('\n')[0]}`);
       for (const n of c.notes || []) L.push(`- ${label}: ${n}`);
-      if (c.renderer) L.push(`- ${label}: renderer ${c.renderer}${c.instancedMeshes ? `, ${c.instancedMeshes} InstancedMesh` : ''}${c.labels ? `, ${c.labels} CSS2D labels` : ''}`);
+      if (c.renderer) L.push(`- ${label}: renderer ${c.renderer}${c.instancedMeshes ? `, ${c.instancedMeshes} InstancedMesh` : ''}${c.batchedMeshes ? `, ${c.batchedMeshes} BatchedMesh (one per material)` : ''}${c.labels ? `, ${c.labels} CSS2D labels` : ''}`);
       else if (c.ok && isNum(c.labels) && c.labels > 0) {
         L.push(`- ${label}: ${c.labels} labels: ${fmtInt(c.labelsFull)} shown full, ${fmtInt(c.labelsMarkers)} as markers (decluttered)${isNum(c.labelsDrawn) ? `, ${c.labelsDrawn} drawn` : ''}`);
       }
@@ -892,12 +942,25 @@ async function main() {
   const gen = path.join(ROOT, 'bench', 'generated');
   log('generating the scaled plant into bench/generated');
   execFileSync(h.twinlensBin(), ['gen-bench-plant', '--out-dir', gen], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  // CAD assemblies, only those the chosen scenarios need (the 100,000-part one is ~230 MB).
+  const genAssembly = (args) => execFileSync(h.twinlensBin(), ['gen-assembly', ...args], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  for (const f of ['assembly-10k-live.twin.json', 'assembly-100k.twin.json']) fs.rmSync(path.join(gen, f), { force: true });
+  if (opts.only.includes('assembly10k') || opts.only.includes('assemblyLive')) {
+    log('generating the 10,000-part CAD assembly (10,000 sensors) into bench/generated');
+    genAssembly(['--parts', '10000', '--out', path.join(gen, 'assembly-10k.glb'), '--sensors', '10000',
+      '--manifest-out', path.join(gen, 'assembly-10k-live.twin.json'), '--feed-url', 'ws://127.0.0.1:9/']);
+  }
+  if (opts.only.includes('assembly100k')) {
+    log('generating the 100,000-part CAD assembly into bench/generated');
+    genAssembly(['--parts', '100000', '--out', path.join(gen, 'assembly-100k.glb'), '--manifest-out', path.join(gen, 'assembly-100k.twin.json')]);
+  }
 
   // The app as built now, and its transfer sizes.
   const site = snapshotDist();
   report.transfer = { twinlens: distTransfer(site) };
 
   let feed = null;
+  let assemblyFeed = null;
   let server = null;
   let browser = null;
   try {
@@ -909,7 +972,11 @@ async function main() {
       feed = await startFeed({ ids: sensorIds(path.join(gen, 'plant-10k.twin.json')), hz: 10, batch: 1000 });
       log(`feed: ${feed.url} (${feed.stats().sensors} sensors at 10 Hz, 1,000 readings a frame)`);
     }
-    prepareSite(site, feed ? feed.url : 'ws://127.0.0.1:9/');
+    if (opts.only.includes('assemblyLive')) {
+      assemblyFeed = await startFeed({ ids: sensorIds(path.join(gen, 'assembly-10k-live.twin.json')), hz: 10, batch: 1000, seed: 2 });
+      log(`assembly feed: ${assemblyFeed.url} (${assemblyFeed.stats().sensors} sensors at 10 Hz, 1,000 readings a frame)`);
+    }
+    prepareSite(site, feed ? feed.url : 'ws://127.0.0.1:9/', assemblyFeed ? assemblyFeed.url : 'ws://127.0.0.1:9/');
     process.env.TWINLENS_DIST = site;
     server = await h.startServer();
     log(`server: ${server.url} (serving ${site})`);
@@ -979,6 +1046,10 @@ async function main() {
     if (feed) {
       report.feed = feed.stats();
       await feed.close();
+    }
+    if (assemblyFeed) {
+      report.assemblyFeed = assemblyFeed.stats();
+      await assemblyFeed.close();
     }
     if (opts.keepTemp) log(`kept ${site}`);
     else fs.rmSync(site, { recursive: true, force: true });

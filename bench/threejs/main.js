@@ -2,9 +2,14 @@
 // as twinlens, written the way three.js's documentation recommends (GLTFLoader, WebGLRenderer or
 // WebGPURenderer, InstancedMesh for meshes that glTF reuses, CSS2DRenderer labels, per-node
 // material colours), with `window.bench.stats()` shaped like `window.twinlens.stats()`.
+// With batch=material (the CAD-assembly scenarios, where no mesh is reused) every mesh is
+// moved into one THREE.BatchedMesh per material instead: one multi-draw per material, per-part
+// matrices and colours in textures, per-part frustum culling; that is the strongest way three.js
+// offers to draw many unique meshes, so the comparison with twinlens's own batching is fair.
 //
 // Query: manifest=<url> (default /demo/pump-skid.twin.json), backend=webgpu|webgl,
-// labels=css2d|none. It always renders every animation frame (as three.js apps usually do).
+// labels=css2d|none, batch=none|material, cull=1|0 (BatchedMesh per-object frustum culling).
+// It always renders every animation frame (as three.js apps usually do).
 //
 // Phases timed with performance.now() around the same work twinlens times:
 //   apply   = parse queued WebSocket frames and apply readings to the sensor table;
@@ -19,6 +24,8 @@ import { CSS2DRenderer, CSS2DObject } from 'three/addons/renderers/CSS2DRenderer
 const params = new URLSearchParams(location.search);
 const wantWebGpu = params.get('backend') === 'webgpu';
 const labelsMode = params.get('labels') || 'css2d';
+const batchMode = params.get('batch') || 'none';
+const perObjectCulling = params.get('cull') !== '0';
 const statusEl = document.getElementById('status');
 
 // ---------------------------------------------------------------------------------------------
@@ -58,6 +65,7 @@ const stats = {
   sensors: 0,
   sensorsBound: 0,
   instancedMeshes: 0,
+  batchedMeshes: 0,
   labels: 0,
   lastError: null,
   firstFrameMs: null,
@@ -313,8 +321,12 @@ async function main() {
       groups.get(key).push(o);
     }
   });
-  const instanceOf = new Map(); // mesh -> { im, index }
+  const instanceOf = new Map(); // mesh -> { im, index } or { batch, id, base }
   const white = new THREE.Color(1, 1, 1);
+  if (batchMode === 'material') {
+    stats.batchedMeshes = batchByMaterial(gltf.scene, scene, instanceOf);
+    groups.clear();
+  }
   for (const members of groups.values()) {
     if (members.length < 2) continue;
     const im = new THREE.InstancedMesh(members[0].geometry, members[0].material, members.length);
@@ -450,6 +462,8 @@ async function main() {
       for (const target of nodeTargets.get(name)) {
         if (target.mesh) {
           target.mesh.material.color.copy(tint || target.base);
+        } else if (target.batch) {
+          target.batch.setColorAt(target.id, tint || target.base);
         } else {
           target.im.setColorAt(target.index, tint || white);
           target.im.instanceColor.needsUpdate = true;
@@ -485,6 +499,59 @@ async function main() {
     tm.cpu.push(t3 - t0);
   }
   renderer.setAnimationLoop(frame);
+}
+
+/**
+ * Moves every leaf mesh under `root` into one BatchedMesh per material (and vertex layout),
+ * added to `scene`, and records each mesh's `{ batch, id, base }` in `instanceOf`. The batch's
+ * material is white and each part's colour is its instance colour, so a tint replaces it as it
+ * replaces a plain mesh's colour. Mirrored parts (negative determinant) get their triangles
+ * rewound, since a BatchedMesh cannot flip the front face per instance. Returns the batch count.
+ */
+function batchByMaterial(root, scene, instanceOf) {
+  root.updateMatrixWorld(true);
+  const groups = new Map();
+  root.traverse((o) => {
+    if (!o.isMesh || o.isInstancedMesh || o.isBatchedMesh || o.children.length > 0) return;
+    const g = o.geometry;
+    const key = `${o.material.uuid}|${Object.keys(g.attributes).sort().join(',')}|${g.index ? 'indexed' : 'plain'}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(o);
+  });
+  for (const members of groups.values()) {
+    // A geometry glTF reuses is added once per winding and instanced.
+    const flipped = (m) => m.matrixWorld.determinant() < 0;
+    const shapes = new Map(members.map((m) => [`${m.geometry.uuid}|${flipped(m)}`, m.geometry]));
+    const vertices = [...shapes.values()].reduce((n, g) => n + g.attributes.position.count, 0);
+    const indices = [...shapes.values()].reduce((n, g) => n + (g.index ? g.index.count : 0), 0);
+    const geometryIds = new Map();
+    const material = members[0].material.clone();
+    const base = material.color.clone();
+    material.color.set(1, 1, 1);
+    const batch = new THREE.BatchedMesh(members.length, vertices, Math.max(indices, 1), material);
+    batch.name = `batch:${members[0].material.name || members[0].material.uuid}`;
+    batch.perObjectFrustumCulled = perObjectCulling;
+    batch.sortObjects = false; // opaque: the depth test orders them; sorting only costs CPU
+    for (const mesh of members) {
+      const key = `${mesh.geometry.uuid}|${flipped(mesh)}`;
+      if (!geometryIds.has(key)) {
+        let geometry = mesh.geometry;
+        if (flipped(mesh) && geometry.index) {
+          geometry = geometry.clone();
+          const idx = geometry.index.array;
+          for (let i = 0; i + 2 < idx.length; i += 3) [idx[i + 1], idx[i + 2]] = [idx[i + 2], idx[i + 1]];
+        }
+        geometryIds.set(key, batch.addGeometry(geometry));
+      }
+      const id = batch.addInstance(geometryIds.get(key));
+      batch.setMatrixAt(id, mesh.matrixWorld);
+      batch.setColorAt(id, base);
+      instanceOf.set(mesh, { batch, id, base });
+      mesh.removeFromParent();
+    }
+    scene.add(batch);
+  }
+  return groups.size;
 }
 
 main().catch(fail);

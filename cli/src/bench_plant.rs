@@ -67,11 +67,11 @@ impl Kind {
     }
 }
 
-/// Small deterministic generator (SplitMix64) for sizes.
-struct Rng(u64);
+/// Small deterministic generator (SplitMix64) for sizes; also drives `gen-assembly`.
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -79,7 +79,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     /// Uniform in `lo..hi`.
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
+    pub(crate) fn range(&mut self, lo: f32, hi: f32) -> f32 {
         lo + (hi - lo) * ((self.next() >> 40) as f32 / (1u64 << 24) as f32)
     }
 }
@@ -419,22 +419,45 @@ fn kind_name(kind: Kind) -> &'static str {
 
 /// GLB container: header, JSON chunk (space-padded), BIN chunk (zero-padded).
 fn write_glb(doc: &Value, bin: &[u8]) -> Vec<u8> {
-    let mut json = serde_json::to_vec(doc).expect("glTF JSON serialises");
-    while !json.len().is_multiple_of(4) {
-        json.push(b' ');
-    }
-    let total = 12 + 8 + json.len() + 8 + bin.len();
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(b"glTF");
-    out.extend_from_slice(&2u32.to_le_bytes());
-    out.extend_from_slice(&(total as u32).to_le_bytes());
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    out.extend_from_slice(b"JSON");
-    out.extend_from_slice(&json);
-    out.extend_from_slice(&(bin.len() as u32).to_le_bytes());
-    out.extend_from_slice(b"BIN\0");
-    out.extend_from_slice(bin);
+    let json = serde_json::to_vec(doc).expect("glTF JSON serialises");
+    let mut out = Vec::with_capacity(28 + json.len() + bin.len() + 6);
+    write_glb_chunks(&mut out, &json, &[bin]).expect("a GLB under 4 GiB writes into memory");
     out
+}
+
+/// Writes a GLB container: header, `json` as the JSON chunk (space-padded) and the pieces of
+/// `bin` one after another as the BIN chunk (zero-padded), so a large buffer is never joined in
+/// memory first. Fails when the whole would pass GLB's 4 GiB length field.
+pub(crate) fn write_glb_chunks(
+    out: &mut impl std::io::Write,
+    json: &[u8],
+    bin: &[&[u8]],
+) -> std::io::Result<()> {
+    let json_padded = json.len().next_multiple_of(4);
+    let bin_len: usize = bin.iter().map(|b| b.len()).sum();
+    let bin_padded = bin_len.next_multiple_of(4);
+    let total = 12 + 8 + json_padded + 8 + bin_padded;
+    let len32 = |n: usize| {
+        u32::try_from(n).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("a GLB holds at most 4 GiB; this one would be {total} bytes"),
+            )
+        })
+    };
+    out.write_all(b"glTF")?;
+    out.write_all(&2u32.to_le_bytes())?;
+    out.write_all(&len32(total)?.to_le_bytes())?;
+    out.write_all(&len32(json_padded)?.to_le_bytes())?;
+    out.write_all(b"JSON")?;
+    out.write_all(json)?;
+    out.write_all(&b"   "[..json_padded - json.len()])?;
+    out.write_all(&len32(bin_padded)?.to_le_bytes())?;
+    out.write_all(b"BIN\0")?;
+    for piece in bin {
+        out.write_all(piece)?;
+    }
+    out.write_all(&[0u8; 3][..bin_padded - bin_len])
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `twinlens`: the native companion of the web app. Validates twin files with the same code the
 //! browser runs, regenerates the demo twin, and serves the built app.
 
+mod assembly;
 mod bench_plant;
 mod demo;
 mod font;
@@ -59,6 +60,9 @@ enum Command {
         #[arg(long, default_value = "ws://127.0.0.1:9901/")]
         feed_url: String,
     },
+    /// Write a CAD-like test assembly (GLB): units, sub-units and parts, each part its own node
+    /// and mesh, and optionally a manifest binding sensors to parts.
+    GenAssembly(assembly::AssemblyArgs),
     /// Serve the built app over HTTP(S), with a simulated pump skid streaming live readings over
     /// a WebSocket at /ws/sim.
     Serve(serve::ServeArgs),
@@ -130,6 +134,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::GenAssembly(args) => assembly::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::GenFont { ttf, out } => font::run(&ttf, &out),
     }
