@@ -59,6 +59,9 @@ struct VertexIn {
     @location(3) color: vec4<f32>,
     // x: node slot, y: material.
     @location(4) ids: vec2<u32>,
+    // Per instance: the slot of an instanced part (zero for merged geometry, whose vertices
+    // carry theirs); the two are added.
+    @location(5) instance_slot: u32,
 }
 
 struct VertexOut {
@@ -92,7 +95,7 @@ fn apply_tint(base: vec3<f32>, tint: vec4<f32>, mode: u32) -> vec3<f32> {
 
 @vertex
 fn vs_main(v: VertexIn) -> VertexOut {
-    let node = v.ids.x;
+    let node = v.ids.x + v.instance_slot;
     let at = vec2<i32>(i32((node % NODES_PER_ROW) * 4u), i32(node / NODES_PER_ROW));
     let r0 = textureLoad(t_nodes, at, 0);
     let r1 = textureLoad(t_nodes, at + vec2<i32>(1, 0), 0);

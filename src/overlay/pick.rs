@@ -9,8 +9,10 @@ use crate::model::TwinModel;
 use crate::overlay::layout::{MARKER_SIZE_PX, Placed};
 
 mod index;
+mod lazy;
 
 pub use index::{PickIndex, PickStats};
+pub use lazy::LazyPickIndex;
 
 /// A ray in world space.
 #[derive(Debug, Clone, Copy, PartialEq)]

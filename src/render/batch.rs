@@ -7,6 +7,11 @@
 //! and mirrored winding. Each such batch is sorted in space (Morton order of the parts' centres)
 //! and cut into chunks of nearby parts with their bounds, which the culler tests per view.
 //!
+//! A mesh primitive that many parts reuse (a bolt, a valve body) is stored once and drawn
+//! instanced: its batch's chunks are then ranges of instances (each naming its part's slot)
+//! rather than of indices, culled the same way. Only the reuses that save the most vertices are
+//! instanced, at most [`MAX_INSTANCED_BATCHES`], so the draw budget still holds.
+//!
 //! Pure data, no wgpu: host-tested. [`super::GpuModel`] uploads a [`BatchPlan`] as it is.
 
 use std::collections::BTreeMap;
@@ -22,6 +27,11 @@ pub(crate) const CHUNK_TRIANGLES: u32 = 8192;
 /// enough that a view tests under a thousand boxes at 100,000 parts, fine enough to cull most of
 /// a plant.
 pub(crate) const CHUNK_PARTS: u32 = 128;
+/// A primitive is drawn instanced only when at least this many parts draw it.
+pub(crate) const INSTANCE_MIN_PARTS: usize = 4;
+/// Instanced batches per model: each costs at least one draw per view, so with the merged
+/// batches a view still fits [`super::cull::MAX_MODEL_DRAWS`].
+pub(crate) const MAX_INSTANCED_BATCHES: usize = 8;
 
 /// Vertex layout shared with `shaders/mesh.wgsl` (locations 0..=4): 44 bytes.
 #[repr(C)]
@@ -35,7 +45,8 @@ pub struct GpuVertex {
     pub uv: [f32; 2],
     /// Linear RGBA vertex colour as unorm16.
     pub color: [u16; 4],
-    /// Node slot: the index of the node's texels.
+    /// Node slot: the index of the node's texels (zero in an instanced mesh: the instance
+    /// names the slot, and the shader adds the two).
     pub node: u32,
     /// Material: the index of the material's texels.
     pub material: u32,
@@ -59,9 +70,29 @@ pub struct Batch {
     pub key: BatchKey,
     /// Index into [`BatchPlan::buffers`].
     pub buffer: usize,
-    /// Index ranges (in the buffer's index list) and model-space bounds of its chunks, in
-    /// order; consecutive chunks are adjacent.
+    /// For an instanced batch, the index range of its one mesh primitive; its chunks then range
+    /// over [`BatchPlan::instances`].
+    pub instanced: Option<Range<u32>>,
+    /// Index ranges (in the buffer's index list; for an instanced batch, instance ranges) and
+    /// model-space bounds of its chunks, in order; consecutive chunks are adjacent.
     pub chunks: Vec<(Range<u32>, Aabb)>,
+}
+
+impl Batch {
+    /// Triangles drawn by `range` of this batch's chunks (indices, or instances).
+    pub fn triangles_in(&self, range: &Range<u32>) -> u64 {
+        triangles_in(self.instanced.as_ref(), range)
+    }
+}
+
+/// Triangles drawn by `range` of a batch's chunks: indices, or instances of the `instanced`
+/// mesh index range.
+pub(crate) fn triangles_in(instanced: Option<&Range<u32>>, range: &Range<u32>) -> u64 {
+    let len = u64::from(range.end.saturating_sub(range.start));
+    match instanced {
+        Some(mesh) => u64::from(mesh.end.saturating_sub(mesh.start)) / 3 * len,
+        None => len / 3,
+    }
 }
 
 /// Vertices and indices of one GPU buffer pair (indices absolute: WebGL2 has no base vertex).
@@ -95,7 +126,10 @@ pub struct BatchPlan {
     pub slots: Vec<Slot>,
     /// Per model node, the slots of its subtree.
     pub node_slots: Vec<Range<u32>>,
-    /// Triangles of the whole model.
+    /// Per-instance slot numbers. Entry 0 is 0, the one instance of every merged draw (whose
+    /// vertices carry their slot); instanced batches' chunks index the rest.
+    pub instances: Vec<u32>,
+    /// Triangles of the whole model (instances counted).
     pub triangles: u64,
     /// Parts skipped, each naming the file and the primitive.
     pub warnings: Vec<String>,
@@ -196,12 +230,151 @@ pub fn plan(
         })
         .collect();
 
-    for (key, mut items) in groups {
-        sort_in_space(&mut items);
-        pack_batch(model, key, &items, max_buffer_bytes, &mut out);
+    let mut instanced = choose_instanced(model, &mut groups);
+    out.instances.push(0);
+    // Keys in pipeline order, each with its merged batch (if any parts remain) and then its
+    // instanced ones.
+    let mut keys: Vec<BatchKey> = groups
+        .keys()
+        .chain(instanced.iter().map(|(k, _)| k))
+        .copied()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        if let Some(mut items) = groups.remove(&key) {
+            sort_in_space(&mut items);
+            pack_batch(model, key, &items, max_buffer_bytes, &mut out);
+        }
+        for (_, mut parts) in instanced.extract_if(.., |(k, _)| *k == key) {
+            sort_in_space(&mut parts);
+            pack_instanced(model, key, &parts, max_buffer_bytes, &mut out);
+        }
     }
-    out.triangles = out.buffers.iter().map(|b| b.indices.len() as u64 / 3).sum();
+    out.triangles = out
+        .batches
+        .iter()
+        .flat_map(|b| b.chunks.iter().map(move |(r, _)| b.triangles_in(r)))
+        .sum();
     out
+}
+
+/// Takes out of `groups` the primitives worth drawing instanced: those that at least
+/// [`INSTANCE_MIN_PARTS`] parts draw with the same key, the [`MAX_INSTANCED_BATCHES`] that save
+/// the most vertices. Returns them by key, each the items of one primitive.
+fn choose_instanced(
+    model: &TwinModel,
+    groups: &mut BTreeMap<BatchKey, Vec<Item>>,
+) -> Vec<(BatchKey, Vec<Item>)> {
+    // (saved vertices, key, mesh, primitive)
+    let mut candidates: Vec<(u64, BatchKey, usize, usize)> = Vec::new();
+    let mut uses: BTreeMap<(BatchKey, usize, usize), usize> = BTreeMap::new();
+    for (key, items) in groups.iter() {
+        for i in items {
+            *uses.entry((*key, i.mesh, i.primitive)).or_default() += 1;
+        }
+    }
+    for (&(key, mesh, primitive), &n) in &uses {
+        if n >= INSTANCE_MIN_PARTS {
+            let nv = model.meshes[mesh].primitives[primitive].vertices.len() as u64;
+            candidates.push(((n as u64 - 1) * nv, key, mesh, primitive));
+        }
+    }
+    // Most saved first; ties in a fixed order, so a model always batches the same way.
+    candidates.sort_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2, a.3).cmp(&(b.1, b.2, b.3))));
+    candidates.truncate(MAX_INSTANCED_BATCHES);
+    let mut out = Vec::with_capacity(candidates.len());
+    for (_, key, mesh, primitive) in candidates {
+        let Some(items) = groups.get_mut(&key) else {
+            continue;
+        };
+        let parts: Vec<Item> = items
+            .extract_if(.., |i| i.mesh == mesh && i.primitive == primitive)
+            .collect();
+        out.push((key, parts));
+    }
+    groups.retain(|_, items| !items.is_empty());
+    out
+}
+
+/// Appends one instanced batch: the primitive's vertices and indices once (slot zero), and its
+/// parts' slots as instances, cut into chunks of nearby parts.
+fn pack_instanced(
+    model: &TwinModel,
+    key: BatchKey,
+    parts: &[Item],
+    max_bytes: u64,
+    out: &mut BatchPlan,
+) {
+    let Some(first) = parts.first() else { return };
+    let prim = &model.meshes[first.mesh].primitives[first.primitive];
+    let ni = prim.indices.len() - prim.indices.len() % 3;
+    let nv = prim.vertices.len() as u64;
+    let vertex_size = size_of::<GpuVertex>() as u64;
+    let fits = out.buffers.last().is_some_and(|b| {
+        (b.vertices.len() as u64 + nv) * vertex_size <= max_bytes
+            && (b.indices.len() as u64 + ni as u64) * 4 <= max_bytes
+            && b.vertices.len() as u64 + nv <= u64::from(u32::MAX)
+    });
+    if !fits {
+        out.buffers.push(BufferData::default());
+    }
+    let buffer = out.buffers.len() - 1;
+    let mesh = append_primitive(&mut out.buffers[buffer], prim, ni, 0, first.material);
+    let mut chunks: Vec<(Range<u32>, Aabb)> = Vec::new();
+    let mut tris_in_chunk = 0u32;
+    for part in parts {
+        let at = out.instances.len() as u32;
+        out.instances.push(part.slot);
+        match chunks.last_mut() {
+            Some((r, bounds))
+                if tris_in_chunk < CHUNK_TRIANGLES && r.end - r.start < CHUNK_PARTS =>
+            {
+                r.end = at + 1;
+                *bounds = union(bounds, &part.bounds);
+                tris_in_chunk += part.triangles;
+            }
+            _ => {
+                chunks.push((at..at + 1, part.bounds));
+                tris_in_chunk = part.triangles;
+            }
+        }
+    }
+    out.batches.push(Batch {
+        key,
+        buffer,
+        instanced: Some(mesh),
+        chunks,
+    });
+}
+
+/// Appends a primitive's first `ni` indices and its vertices (tagged with `slot` and
+/// `material`) to `buf`; returns the new index range.
+fn append_primitive(
+    buf: &mut BufferData,
+    prim: &crate::model::Primitive,
+    ni: usize,
+    slot: u32,
+    material: u32,
+) -> Range<u32> {
+    let base = buf.vertices.len() as u32;
+    let first = buf.indices.len() as u32;
+    buf.vertices.extend(prim.vertices.iter().map(|v| GpuVertex {
+        position: v.position,
+        normal: [
+            snorm16(v.normal[0]),
+            snorm16(v.normal[1]),
+            snorm16(v.normal[2]),
+            0,
+        ],
+        uv: v.uv,
+        color: v.color.map(unorm16),
+        node: slot,
+        material,
+    }));
+    buf.indices
+        .extend(prim.indices[..ni].iter().map(|&i| i + base));
+    first..buf.indices.len() as u32
 }
 
 /// Appends one batch's items to the buffers, cutting chunks by triangle count and starting a
@@ -240,29 +413,18 @@ fn pack_batch(
             batch = Some(Batch {
                 key,
                 buffer: out.buffers.len() - 1,
+                instanced: None,
                 chunks: Vec::new(),
             });
         }
         let buffer_index = out.buffers.len() - 1;
-        let buf = &mut out.buffers[buffer_index];
-        let base = buf.vertices.len() as u32;
-        let first = buf.indices.len() as u32;
-        buf.vertices.extend(prim.vertices.iter().map(|v| GpuVertex {
-            position: v.position,
-            normal: [
-                snorm16(v.normal[0]),
-                snorm16(v.normal[1]),
-                snorm16(v.normal[2]),
-                0,
-            ],
-            uv: v.uv,
-            color: v.color.map(unorm16),
-            node: item.slot,
-            material: item.material,
-        }));
-        buf.indices
-            .extend(prim.indices[..ni].iter().map(|&i| i + base));
-        let end = buf.indices.len() as u32;
+        let Range { start: first, end } = append_primitive(
+            &mut out.buffers[buffer_index],
+            prim,
+            ni,
+            item.slot,
+            item.material,
+        );
         chunk = Some(match chunk.take() {
             Some((r, bounds, tris, parts))
                 if tris < CHUNK_TRIANGLES && parts < CHUNK_PARTS && r.end == first =>

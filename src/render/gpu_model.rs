@@ -38,6 +38,8 @@ pub(crate) struct GpuBatch {
     pub(crate) buffer: usize,
     /// Bind group of the base colour texture (index into `GpuModel::textures_bound`).
     pub(crate) texture_group: usize,
+    /// For an instanced batch, its mesh's index range (chunks then range over instances).
+    pub(crate) instanced: Option<Range<u32>>,
     pub(crate) chunks: Vec<(Range<u32>, Aabb)>,
 }
 
@@ -45,6 +47,8 @@ pub(crate) struct GpuBatch {
 pub struct GpuModel {
     pub(crate) buffers: Vec<GeometryBuffer>,
     pub(crate) batches: Vec<GpuBatch>,
+    /// Per-instance slot numbers (vertex buffer 1): entry 0 is zero, for merged draws.
+    pub(crate) instances: wgpu::Buffer,
     /// Group 1: model uniform, node transforms, node state, materials.
     pub(crate) model_bind_group: wgpu::BindGroup,
     /// Group 2 per distinct base colour texture (the first is white).
@@ -145,6 +149,16 @@ impl GpuModel {
             })
             .collect();
 
+        let instances = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("GpuModel::instances"),
+            contents: bytemuck::cast_slice(if plan.instances.is_empty() {
+                &[0u32][..]
+            } else {
+                &plan.instances
+            }),
+            usage: wgpu::BufferUsages::VERTEX,
+        });
+
         // Node transforms: 4 texels per slot.
         let mut transforms = vec![[0f32; 4]; plan.slots.len() * TRANSFORM_TEXELS as usize];
         for (i, s) in plan.slots.iter().enumerate() {
@@ -233,6 +247,7 @@ impl GpuModel {
                     key: b.key,
                     buffer: b.buffer,
                     texture_group,
+                    instanced: b.instanced.clone(),
                     chunks: b.chunks.clone(),
                 }
             })
@@ -252,6 +267,7 @@ impl GpuModel {
         Self {
             buffers,
             batches,
+            instances,
             model_bind_group,
             texture_groups,
             root_mirrored: root.determinant() < 0.0,
@@ -432,6 +448,15 @@ impl GpuModel {
     /// Problems found while uploading (each names the model file and what was skipped).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+}
+
+impl GpuModel {
+    /// Triangles drawn by `range` of batch `batch`'s chunks (indices, or instances).
+    pub(crate) fn batch_triangles(&self, batch: usize, range: &Range<u32>) -> u64 {
+        self.batches
+            .get(batch)
+            .map_or(0, |b| batch::triangles_in(b.instanced.as_ref(), range))
     }
 }
 

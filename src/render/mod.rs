@@ -23,7 +23,7 @@ mod model_pass;
 mod node_data;
 mod overlay_pass;
 #[cfg(test)]
-mod test_scene;
+pub(crate) mod test_scene;
 mod texture_prep;
 mod uniforms;
 

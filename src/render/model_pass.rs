@@ -7,6 +7,7 @@
 
 use std::mem::{offset_of, size_of};
 use std::num::NonZeroU64;
+use std::ops::Range;
 
 use glam::Mat4;
 
@@ -335,11 +336,23 @@ impl ModelPass {
                 module: &self.shader,
                 entry_point: Some("vs_main"),
                 compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: size_of::<GpuVertex>() as u64,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &attributes,
-                })],
+                buffers: &[
+                    Some(wgpu::VertexBufferLayout {
+                        array_stride: size_of::<GpuVertex>() as u64,
+                        step_mode: wgpu::VertexStepMode::Vertex,
+                        attributes: &attributes,
+                    }),
+                    // The instance's slot, added to the vertex's (see `batch::BatchPlan::instances`).
+                    Some(wgpu::VertexBufferLayout {
+                        array_stride: 4,
+                        step_mode: wgpu::VertexStepMode::Instance,
+                        attributes: &[wgpu::VertexAttribute {
+                            format: wgpu::VertexFormat::Uint32,
+                            offset: 0,
+                            shader_location: 5,
+                        }],
+                    }),
+                ],
             },
             primitive: raster.primitive_state(),
             depth_stencil: Some(wgpu::DepthStencilState {
@@ -496,6 +509,7 @@ impl ModelPass {
         let mut bound_raster = None;
         let mut bound_buffer = None;
         let mut bound_texture = None;
+        let mut bound_instances: Option<Range<u64>> = None;
         for range in &ranges {
             let Some(batch) = model.batches.get(range.batch) else {
                 continue;
@@ -520,9 +534,20 @@ impl ModelPass {
                 pass.set_bind_group(2, &model.texture_groups[batch.texture_group], &[]);
                 bound_texture = Some(batch.texture_group);
             }
-            pass.draw_indexed(range.indices.clone(), 0, 0..1);
+            // WebGL2 has no base instance: an instanced draw binds its instances at an offset.
+            let (first, last) = match &batch.instanced {
+                Some(_) => (range.indices.start, range.indices.end),
+                None => (0, 1),
+            };
+            let bytes = u64::from(first) * 4..u64::from(last) * 4;
+            if bound_instances.as_ref() != Some(&bytes) {
+                pass.set_vertex_buffer(1, model.instances.slice(bytes.clone()));
+                bound_instances = Some(bytes);
+            }
+            let indices = batch.instanced.clone().unwrap_or(range.indices.clone());
+            pass.draw_indexed(indices, 0, 0..last - first);
             stats.draw_calls += 1;
-            stats.triangles += u64::from(range.indices.len() as u32 / 3);
+            stats.triangles += model.batch_triangles(range.batch, &range.indices);
         }
         stats
     }

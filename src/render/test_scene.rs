@@ -131,3 +131,16 @@ pub(crate) fn assembly(
         origin: [0.0; 3],
     }
 }
+
+/// Makes the parts of `model` share `distinct` meshes (part `k` draws mesh `k % distinct`), as a
+/// plant reuses one valve or bolt; unused meshes stay in the list. Same geometry and materials
+/// per part as before when the parts' meshes were alike.
+pub(crate) fn reuse_meshes(model: &mut TwinModel, distinct: usize) {
+    let mut k = 0;
+    for node in &mut model.nodes {
+        if node.mesh.is_some() {
+            node.mesh = Some(k % distinct.max(1));
+            k += 1;
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, Vie
 use crate::model::Aabb;
 use crate::overlay::build::{SensorAnchor, SensorLabel, sensor_anchors, sensor_label};
 use crate::overlay::layout::LabelInput;
-use crate::overlay::pick::{PickIndex, pick_label, screen_ray, sensor_for_node};
+use crate::overlay::pick::{LazyPickIndex, pick_label, screen_ray, sensor_for_node};
 use crate::overlay::scene::{OverlayFrame, OverlayLabel};
 use crate::render::Renderer;
 use crate::telemetry::store::SensorStore;
@@ -154,7 +154,10 @@ pub struct App {
     twin: Option<TwinOverlay>,
     /// The model's CPU copy (for the node tree), its pick index and placement, for picking
     /// parts.
-    picking: Option<(Rc<crate::model::TwinModel>, Rc<PickIndex>, Mat4)>,
+    picking: Option<(Rc<crate::model::TwinModel>, Rc<LazyPickIndex>, Mat4)>,
+    /// The pick index is built in the frame after the model's first one (unless a pick built
+    /// it sooner): `Some(false)` until that first frame, `Some(true)` once it was drawn.
+    pick_warm: Option<bool>,
     /// The sensor whose detail card is open.
     selected: Option<usize>,
 }
@@ -223,6 +226,7 @@ impl App {
             xr: None,
             twin: None,
             picking: None,
+            pick_warm: None,
             selected: None,
         }));
         let weak = Rc::downgrade(&app);
@@ -324,14 +328,16 @@ impl App {
         renderer.set_model(&model, placement);
         let warnings = renderer.model_warnings().to_vec();
         a.bounds = model.bounds().map(|b| b.transformed(placement));
-        // Built once per model and shared with XR: picks then test only the parts on the ray.
-        let index = Rc::new(PickIndex::new(&model));
+        // Shared with XR; built once the model is on screen (or at the first pick), so the first
+        // frame does not wait for it.
+        let index = Rc::new(LazyPickIndex::new(model.clone()));
         if let Some(xr) = a.xr.as_mut() {
             xr.set_twin(model.clone(), index.clone(), placement);
         }
         a.frame_camera();
         a.stats.borrow_mut().nodes = model.nodes.len();
         a.picking = Some((model, index, placement));
+        a.pick_warm = Some(false);
         a.dirty = true;
         a.request_frame();
         warnings
@@ -611,6 +617,12 @@ impl App {
             self.tick_during_xr();
             return;
         }
+        if self.pick_warm == Some(true) {
+            self.pick_warm = None;
+            if let Some((_, index, _)) = &self.picking {
+                index.warm();
+            }
+        }
         let perf = web_sys::window().and_then(|w| w.performance());
         let now = || perf.as_ref().map(|p| p.now()).unwrap_or(0.0);
         let started = now();
@@ -689,6 +701,10 @@ impl App {
                 if s.first_frame_ms.is_none() {
                     s.first_frame_ms = Some(ended);
                 }
+                if self.pick_warm == Some(false) {
+                    // The model is on screen: build the pick index in the next frame.
+                    self.pick_warm = Some(true);
+                }
             }
             Err(e) => {
                 let msg = format!("rendering failed: {e}");
@@ -700,6 +716,10 @@ impl App {
             let msg = format!("GPU error: {e}");
             self.status.error(&msg);
             s.last_error = Some(msg);
+        }
+        drop(s);
+        if self.pick_warm == Some(true) {
+            self.request_frame();
         }
     }
 

@@ -58,7 +58,7 @@ use super::xr_hud::{
     GESTURE_SELECT_GRACE_MS, HudAction, HudView, InputQueue, SelectSource, XrHud, XrInput, XrMode,
 };
 use crate::model::{Aabb, TwinModel};
-use crate::overlay::pick::{PickIndex, Ray, sensor_for_node};
+use crate::overlay::pick::{LazyPickIndex, Ray, sensor_for_node};
 use crate::render::xr_target::{
     GpuCounts, MarkerVertex, XrFrameDesc, XrFrameStats, XrOutput, XrTarget, XrViewDraw,
 };
@@ -288,7 +288,7 @@ struct Twin {
     /// The CPU model: picking parts and points, and the upload for a separate XR renderer.
     model: Rc<TwinModel>,
     /// The model's pick index (shared with the inline view).
-    pick: Rc<PickIndex>,
+    pick: Rc<LazyPickIndex>,
     /// The manifest's placement (model space → twin space), the inline view's model root.
     root: Mat4,
     /// Bounds in twin space.
@@ -405,7 +405,7 @@ impl XrController {
 
     /// The twin on show changed: keeps what XR needs (picking, bounds, a copy to upload to a
     /// separate XR renderer).
-    pub fn set_twin(&mut self, model: Rc<TwinModel>, pick: Rc<PickIndex>, root: Mat4) {
+    pub fn set_twin(&mut self, model: Rc<TwinModel>, pick: Rc<LazyPickIndex>, root: Mat4) {
         let Some(bounds) = model.bounds().map(|b| b.transformed(root)) else {
             self.twin = None;
             return;

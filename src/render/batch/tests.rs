@@ -1,8 +1,9 @@
 use glam::Vec3;
 
 use super::*;
+use crate::model::Mesh;
 use crate::render::cull::{ChunkSource, DrawRange, MAX_MODEL_DRAWS, draw_ranges};
-use crate::render::test_scene::assembly;
+use crate::render::test_scene::{assembly, cube, reuse_meshes};
 
 const BIG: u64 = 1 << 30;
 
@@ -194,4 +195,105 @@ fn the_vertex_is_44_bytes_and_normals_survive_quantisation() {
     }
     assert_eq!(snorm16(f32::NAN), 0);
     assert_eq!(unorm16(2.0), u16::MAX);
+}
+
+#[test]
+fn reused_meshes_are_stored_once_and_drawn_instanced() {
+    let mut model = assembly(1_000, 4, 8, false);
+    reuse_meshes(&mut model, 8);
+    let plan = plan(&model, BIG, &|_| true);
+    let instanced: Vec<&Batch> = plan
+        .batches
+        .iter()
+        .filter(|b| b.instanced.is_some())
+        .collect();
+    assert_eq!(instanced.len(), 8, "one instanced batch per reused mesh");
+    assert!(
+        plan.batches.iter().all(|b| b.instanced.is_some()),
+        "nothing is left to merge"
+    );
+    // Each mesh's 24 vertices once, not once per part.
+    let vertices: usize = plan.buffers.iter().map(|b| b.vertices.len()).sum();
+    assert_eq!(vertices, 8 * 24);
+    assert_eq!(plan.triangles, 12 * 1_000);
+    // Every part is exactly one instance, of a batch drawing its own mesh's material.
+    let mut seen = vec![0; plan.slots.len()];
+    for b in &instanced {
+        let mesh = b.instanced.clone().expect("instanced");
+        let buf = &plan.buffers[b.buffer];
+        let first = buf.indices[mesh.start as usize] as usize;
+        let material = buf.vertices[first].material as usize;
+        assert_eq!(
+            buf.vertices[first].node, 0,
+            "instanced vertices carry slot zero"
+        );
+        for (r, bounds) in &b.chunks {
+            for &slot in &plan.instances[r.start as usize..r.end as usize] {
+                seen[slot as usize] += 1;
+                let node = &model.nodes[plan.slots[slot as usize].node];
+                let part_mesh = &model.meshes[node.mesh.expect("a part has a mesh")];
+                assert_eq!(part_mesh.primitives[0].material, material);
+                let c = plan.slots[slot as usize].sphere.truncate();
+                assert!(bounds.min.cmple(c).all() && c.cmple(bounds.max).all());
+            }
+        }
+    }
+    assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
+    assert_eq!(plan.instances[0], 0, "merged draws' one instance");
+    assert!(all_visible(&plan).len() <= MAX_MODEL_DRAWS);
+}
+
+#[test]
+fn only_the_most_reused_meshes_are_instanced_and_rare_ones_merge() {
+    // 660 parts over 20 meshes (33 parts each), except six parts that draw three extra meshes
+    // two apiece.
+    let mut model = assembly(660, 4, 8, false);
+    reuse_meshes(&mut model, 20);
+    let rare = model.meshes.len();
+    model.meshes.extend((0..3).map(|_| Mesh {
+        name: None,
+        primitives: vec![cube(1)],
+    }));
+    for (k, node) in model
+        .nodes
+        .iter_mut()
+        .filter(|n| n.mesh.is_some())
+        .take(6)
+        .enumerate()
+    {
+        node.mesh = Some(rare + k / 2);
+    }
+    let plan = plan(&model, BIG, &|_| true);
+    let instanced: Vec<&Batch> = plan
+        .batches
+        .iter()
+        .filter(|b| b.instanced.is_some())
+        .collect();
+    assert_eq!(instanced.len(), MAX_INSTANCED_BATCHES);
+    for b in &instanced {
+        for (r, _) in &b.chunks {
+            for &slot in &plan.instances[r.start as usize..r.end as usize] {
+                let mesh = model.nodes[plan.slots[slot as usize].node].mesh;
+                assert!(mesh < Some(rare), "a mesh drawn twice is instanced");
+            }
+        }
+    }
+    let instances = plan.instances.len() - 1;
+    let merged_triangles: u64 = plan
+        .batches
+        .iter()
+        .filter(|b| b.instanced.is_none())
+        .flat_map(|b| b.chunks.iter().map(move |(r, _)| b.triangles_in(r)))
+        .sum();
+    assert_eq!(merged_triangles as usize, 12 * (660 - instances));
+    assert_eq!(plan.triangles, 12 * 660);
+    assert!(all_visible(&plan).len() <= MAX_MODEL_DRAWS);
+}
+
+#[test]
+fn distinct_meshes_are_not_instanced() {
+    let model = assembly(500, 4, 8, true);
+    let plan = plan(&model, BIG, &|_| true);
+    assert!(plan.batches.iter().all(|b| b.instanced.is_none()));
+    assert_eq!(plan.instances, vec![0]);
 }

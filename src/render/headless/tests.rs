@@ -13,7 +13,7 @@ use super::*;
 use crate::camera::OrbitCamera;
 use crate::overlay::color::TintMode;
 use crate::render::cull::MAX_MODEL_DRAWS;
-use crate::render::test_scene::assembly;
+use crate::render::test_scene::{assembly, reuse_meshes};
 
 const W: u32 = 160;
 const H: u32 = 120;
@@ -294,4 +294,44 @@ fn moving_the_placement_root_moves_the_model_without_reupload() {
     assert!(away.rgba.chunks(4).all(|p| p == background));
     r.set_root(Mat4::IDENTITY);
     assert_eq!(r.render(&view).rgba, at_origin);
+}
+
+#[test]
+fn reused_meshes_drawn_instanced_look_the_same_as_merged_parts() {
+    // Part k's own cube has material k % 6, so sharing six cubes keeps every part as it was.
+    let merged = assembly(216, 2, 6, true);
+    let mut shared = merged.clone();
+    reuse_meshes(&mut shared, 6);
+    let view = framed(&merged);
+    let mut r = headless();
+    r.set_model(&merged, Mat4::IDENTITY);
+    let a = r.render(&view);
+    r.set_model(&shared, Mat4::IDENTITY);
+    let gpu = r.model().expect("model uploaded");
+    assert!(
+        gpu.batches.iter().any(|b| b.instanced.is_some()),
+        "the shared cubes are instanced"
+    );
+    let b = r.render(&view);
+    assert_eq!(b.stats.triangles, a.stats.triangles);
+    assert!(b.stats.draw_calls as usize <= MAX_MODEL_DRAWS);
+    let (mean, bad) = difference(&a.rgba, &b.rgba);
+    assert!(
+        mean < 0.5 && bad < 0.002,
+        "instanced picture differs: mean {mean:.3}, {:.2} % of pixels",
+        bad * 100.0
+    );
+    // Tints reach instanced parts through the same node state (a unit tints its parts).
+    let part = shared.node_by_name("U00").expect("unit exists");
+    r.set_tints(&[(
+        part,
+        Some(crate::overlay::color::Tint {
+            color: [1.0, 0.0, 0.0],
+            strength: 1.0,
+            mode: TintMode::Replace,
+        }),
+    )]);
+    let tinted = r.render(&view);
+    let (mean, _) = difference(&b.rgba, &tinted.rgba);
+    assert!(mean > 0.0, "tinting an instanced part changed nothing");
 }
