@@ -95,7 +95,43 @@ pub(crate) fn triangles_in(instanced: Option<&Range<u32>>, range: &Range<u32>) -
     }
 }
 
-/// Vertices and indices of one GPU buffer pair (indices absolute: WebGL2 has no base vertex).
+/// The size of one GPU buffer pair (indices absolute: WebGL2 has no base vertex).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BufferSize {
+    /// Vertices in the vertex buffer.
+    pub vertices: u32,
+    /// Indices in the index buffer.
+    pub indices: u32,
+}
+
+/// One primitive's place in a buffer pair: its vertices (tagged with `slot` and `material`) at
+/// `base_vertex`, its indices (offset by `base_vertex`) at `first_index`. Pieces are listed in
+/// buffer order and, within a buffer, in the order they fill it, so an upload that writes them
+/// in turn fills each buffer from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// Index into [`BatchPlan::buffers`].
+    pub buffer: u32,
+    /// Index into [`TwinModel::meshes`].
+    pub mesh: u32,
+    /// Index into the mesh's primitives.
+    pub primitive: u32,
+    /// The slot its vertices carry (zero for an instanced mesh).
+    pub slot: u32,
+    /// The material its vertices carry.
+    pub material: u32,
+    /// First vertex in the vertex buffer.
+    pub base_vertex: u32,
+    /// First index in the index buffer.
+    pub first_index: u32,
+    /// Indices written (a multiple of 3).
+    pub indices: u32,
+    /// Vertices written.
+    pub vertices: u32,
+}
+
+/// Vertices and indices of one buffer pair, as [`BatchPlan::buffer_data`] assembles them.
+#[cfg(test)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BufferData {
     /// Packed vertices.
@@ -115,11 +151,14 @@ pub struct Slot {
     pub sphere: Vec4,
 }
 
-/// The packed model, ready for upload.
+/// Where every part goes, ready for upload: buffer sizes, and the pieces that fill them (the
+/// geometry itself is read from the model as it is uploaded, never all copied at once).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchPlan {
     /// Buffer pairs (one unless the device's buffer size limit forces more).
-    pub buffers: Vec<BufferData>,
+    pub buffers: Vec<BufferSize>,
+    /// What fills the buffers, in buffer order.
+    pub pieces: Vec<Piece>,
     /// Batches in pipeline order.
     pub batches: Vec<Batch>,
     /// Slots of nodes with geometry, in scene preorder (a subtree is one range of slots).
@@ -143,6 +182,7 @@ struct Item {
     material: u32,
     bounds: Aabb,
     triangles: u32,
+    vertices: u32,
 }
 
 /// Packs `model` into buffers of at most `max_buffer_bytes` each. `texture_ok(t)` says whether
@@ -211,6 +251,7 @@ pub fn plan(
                 material: material_index(prim.material),
                 bounds,
                 triangles: (ni / 3) as u32,
+                vertices: nv as u32,
             });
         }
         if let Some(b) = node_bounds {
@@ -244,11 +285,11 @@ pub fn plan(
     for key in keys {
         if let Some(mut items) = groups.remove(&key) {
             sort_in_space(&mut items);
-            pack_batch(model, key, &items, max_buffer_bytes, &mut out);
+            pack_batch(key, &items, max_buffer_bytes, &mut out);
         }
         for (_, mut parts) in instanced.extract_if(.., |(k, _)| *k == key) {
             sort_in_space(&mut parts);
-            pack_instanced(model, key, &parts, max_buffer_bytes, &mut out);
+            pack_instanced(key, &parts, max_buffer_bytes, &mut out);
         }
     }
     out.triangles = out
@@ -299,28 +340,19 @@ fn choose_instanced(
 
 /// Appends one instanced batch: the primitive's vertices and indices once (slot zero), and its
 /// parts' slots as instances, cut into chunks of nearby parts.
-fn pack_instanced(
-    model: &TwinModel,
-    key: BatchKey,
-    parts: &[Item],
-    max_bytes: u64,
-    out: &mut BatchPlan,
-) {
+fn pack_instanced(key: BatchKey, parts: &[Item], max_bytes: u64, out: &mut BatchPlan) {
     let Some(first) = parts.first() else { return };
-    let prim = &model.meshes[first.mesh].primitives[first.primitive];
-    let ni = prim.indices.len() - prim.indices.len() % 3;
-    let nv = prim.vertices.len() as u64;
-    let vertex_size = size_of::<GpuVertex>() as u64;
-    let fits = out.buffers.last().is_some_and(|b| {
-        (b.vertices.len() as u64 + nv) * vertex_size <= max_bytes
-            && (b.indices.len() as u64 + ni as u64) * 4 <= max_bytes
-            && b.vertices.len() as u64 + nv <= u64::from(u32::MAX)
-    });
-    if !fits {
-        out.buffers.push(BufferData::default());
+    let ni = first.triangles as usize * 3;
+    let nv = u64::from(first.vertices);
+    if !out
+        .buffers
+        .last()
+        .is_some_and(|b| fits(b, nv, ni as u64, max_bytes))
+    {
+        out.buffers.push(BufferSize::default());
     }
     let buffer = out.buffers.len() - 1;
-    let mesh = append_primitive(&mut out.buffers[buffer], prim, ni, 0, first.material);
+    let mesh = place_primitive(out, buffer, first, ni, 0);
     let mut chunks: Vec<(Range<u32>, Aabb)> = Vec::new();
     let mut tris_in_chunk = 0u32;
     for part in parts {
@@ -348,18 +380,62 @@ fn pack_instanced(
     });
 }
 
-/// Appends a primitive's first `ni` indices and its vertices (tagged with `slot` and
-/// `material`) to `buf`; returns the new index range.
-fn append_primitive(
-    buf: &mut BufferData,
-    prim: &crate::model::Primitive,
+/// Whether `nv` more vertices and `ni` more indices fit in buffer pair `b`.
+fn fits(b: &BufferSize, nv: u64, ni: u64, max_bytes: u64) -> bool {
+    let vertex_size = size_of::<GpuVertex>() as u64;
+    (u64::from(b.vertices) + nv) * vertex_size <= max_bytes
+        && (u64::from(b.indices) + ni) * 4 <= max_bytes
+        && u64::from(b.vertices) + nv <= u64::from(u32::MAX)
+        && u64::from(b.indices) + ni <= u64::from(u32::MAX)
+}
+
+/// Places `item`'s primitive (its first `ni` indices) at the end of buffer pair `buffer`, its
+/// vertices tagged with `slot`; returns its index range.
+fn place_primitive(
+    out: &mut BatchPlan,
+    buffer: usize,
+    item: &Item,
     ni: usize,
     slot: u32,
-    material: u32,
 ) -> Range<u32> {
-    let base = buf.vertices.len() as u32;
-    let first = buf.indices.len() as u32;
-    buf.vertices.extend(prim.vertices.iter().map(|v| GpuVertex {
+    let size = &mut out.buffers[buffer];
+    let piece = Piece {
+        buffer: buffer as u32,
+        mesh: item.mesh as u32,
+        primitive: item.primitive as u32,
+        slot,
+        material: item.material,
+        base_vertex: size.vertices,
+        first_index: size.indices,
+        indices: ni as u32,
+        vertices: item.vertices,
+    };
+    size.vertices += item.vertices;
+    size.indices += ni as u32;
+    out.pieces.push(piece);
+    piece.first_index..piece.first_index + piece.indices
+}
+
+/// Appends piece `piece`'s vertices and indices, read from `model`, to `vertices` and `indices`
+/// (indices already offset by the piece's base vertex). A piece that does not match `model`
+/// appends nothing.
+pub fn piece_data(
+    model: &TwinModel,
+    piece: &Piece,
+    vertices: &mut Vec<GpuVertex>,
+    indices: &mut Vec<u32>,
+) {
+    let Some(prim) = model
+        .meshes
+        .get(piece.mesh as usize)
+        .and_then(|m| m.primitives.get(piece.primitive as usize))
+    else {
+        return;
+    };
+    let Some(src) = prim.indices.get(..piece.indices as usize) else {
+        return;
+    };
+    vertices.extend(prim.vertices.iter().map(|v| GpuVertex {
         position: v.position,
         normal: [
             snorm16(v.normal[0]),
@@ -369,40 +445,42 @@ fn append_primitive(
         ],
         uv: v.uv,
         color: v.color.map(unorm16),
-        node: slot,
-        material,
+        node: piece.slot,
+        material: piece.material,
     }));
-    buf.indices
-        .extend(prim.indices[..ni].iter().map(|&i| i + base));
-    first..buf.indices.len() as u32
+    indices.extend(src.iter().map(|&i| i + piece.base_vertex));
+}
+
+#[cfg(test)]
+impl BatchPlan {
+    /// Every buffer's contents, assembled at once (the upload streams them instead).
+    pub fn buffer_data(&self, model: &TwinModel) -> Vec<BufferData> {
+        let mut out: Vec<BufferData> = vec![BufferData::default(); self.buffers.len()];
+        for piece in &self.pieces {
+            if let Some(b) = out.get_mut(piece.buffer as usize) {
+                piece_data(model, piece, &mut b.vertices, &mut b.indices);
+            }
+        }
+        out
+    }
 }
 
 /// Appends one batch's items to the buffers, cutting chunks by triangle count and starting a
 /// new buffer (and batch) where the current one is full.
-fn pack_batch(
-    model: &TwinModel,
-    key: BatchKey,
-    items: &[Item],
-    max_bytes: u64,
-    out: &mut BatchPlan,
-) {
-    let vertex_size = size_of::<GpuVertex>() as u64;
+fn pack_batch(key: BatchKey, items: &[Item], max_bytes: u64, out: &mut BatchPlan) {
     let mut batch: Option<Batch> = None;
     // (index range, bounds, triangles, parts)
     let mut chunk: Option<(Range<u32>, Aabb, u32, u32)> = None;
     for item in items {
-        let prim = &model.meshes[item.mesh].primitives[item.primitive];
-        let ni = prim.indices.len() - prim.indices.len() % 3;
-        let nv = prim.vertices.len() as u64;
-        let fits = out.buffers.last().is_some_and(|b| {
-            (b.vertices.len() as u64 + nv) * vertex_size <= max_bytes
-                && (b.indices.len() as u64 + ni as u64) * 4 <= max_bytes
-                && b.vertices.len() as u64 + nv <= u64::from(u32::MAX)
-        });
+        let ni = item.triangles as usize * 3;
+        let fits = out
+            .buffers
+            .last()
+            .is_some_and(|b| fits(b, u64::from(item.vertices), ni as u64, max_bytes));
         if !fits || batch.is_none() {
             // A new buffer only when the current one is full; a new batch for every new key.
             if !fits {
-                out.buffers.push(BufferData::default());
+                out.buffers.push(BufferSize::default());
             }
             if let Some(mut b) = batch.take() {
                 if let Some((r, bounds, _, _)) = chunk.take() {
@@ -418,13 +496,7 @@ fn pack_batch(
             });
         }
         let buffer_index = out.buffers.len() - 1;
-        let Range { start: first, end } = append_primitive(
-            &mut out.buffers[buffer_index],
-            prim,
-            ni,
-            item.slot,
-            item.material,
-        );
+        let Range { start: first, end } = place_primitive(out, buffer_index, item, ni, item.slot);
         chunk = Some(match chunk.take() {
             Some((r, bounds, tris, parts))
                 if tris < CHUNK_TRIANGLES && parts < CHUNK_PARTS && r.end == first =>

@@ -10,8 +10,8 @@ use wasm_bindgen::JsValue;
 
 use super::{
     BackendChoice, CLEAR_COLOR, DEPTH_FORMAT, FrameStats, GpuModel, Lighting, ModelPass,
-    OverlayPass, OverlaySlot, OverlayView, PipelineSet, RenderError, TargetFormats, ViewSlot,
-    ViewUniform, Viewport,
+    OverlayPass, OverlaySlot, OverlayView, PipelineSet, RenderError, TargetFormats,
+    UPLOAD_BYTES_PER_STEP, ViewSlot, ViewUniform, Viewport,
 };
 use crate::camera::ViewMatrices;
 use crate::model::TwinModel;
@@ -163,6 +163,8 @@ pub struct Renderer {
     model_pass: ModelPass,
     pipelines: PipelineSet,
     model: Option<GpuModel>,
+    /// The model whose geometry is still being uploaded, a step per frame.
+    uploading: Option<std::rc::Rc<TwinModel>>,
     /// `None` only if the embedded font could not be read (logged; the twin still draws).
     overlay: Option<OverlayPass>,
     /// Label pixel scale of the inline view (devicePixelRatio).
@@ -343,6 +345,7 @@ impl Renderer {
             model_pass,
             pipelines,
             model: None,
+            uploading: None,
             overlay,
             overlay_pixel_scale: 1.0,
             errors,
@@ -364,14 +367,35 @@ impl Renderer {
     /// Uploads `model`, placed by `root` (applied on top of the node world matrices), replacing
     /// and freeing the previous one. Parts that cannot be drawn are skipped and listed by
     /// [`Self::model_warnings`] (and logged to the console).
-    pub fn set_model(&mut self, model: &TwinModel, root: Mat4) {
+    ///
+    /// The geometry is uploaded over the next frames, [`UPLOAD_BYTES_PER_STEP`] each, and each
+    /// frame draws the parts uploaded so far: a large model is on screen at once, and no frame
+    /// holds more than one step's copy of it. [`Self::uploading`] says when it is complete.
+    pub fn set_model(&mut self, model: std::rc::Rc<TwinModel>, root: Mat4) {
         // Free the old model's buffers before allocating the new one's.
         self.model = None;
-        let gpu = GpuModel::new(&self.device, &self.queue, &self.model_pass, model, root);
+        let gpu = GpuModel::new(&self.device, &self.queue, &self.model_pass, &model, root);
         for w in gpu.warnings() {
             warn(&format!("twinlens: {w}"));
         }
         self.model = Some(gpu);
+        self.uploading = Some(model);
+    }
+
+    /// Whether the model's geometry is still being uploaded (keep requesting frames).
+    pub fn uploading(&self) -> bool {
+        self.uploading.is_some()
+    }
+
+    /// Uploads the next step of the model's geometry, if any is left.
+    fn upload_step(&mut self) {
+        let (Some(gpu), Some(model)) = (self.model.as_mut(), self.uploading.as_ref()) else {
+            self.uploading = None;
+            return;
+        };
+        if gpu.upload_step(&self.queue, model, UPLOAD_BYTES_PER_STEP) {
+            self.uploading = None;
+        }
     }
 
     /// Sets or clears the sensor tint of model nodes (indices into [`TwinModel::nodes`] of the
@@ -541,9 +565,7 @@ impl Renderer {
             view.eye,
             &Lighting::headlight(view.view),
         );
-        let slots = self
-            .model_pass
-            .write_views(&self.device, &self.queue, &[uniform]);
+        let slots = self.prepare_views(&[uniform]);
         let slot = *slots
             .first()
             .expect("write_views returns one slot per view given");
@@ -658,10 +680,12 @@ impl Renderer {
         self.model_pass.pipelines_for(&self.device, targets)
     }
 
-    /// Writes the uniforms of this frame's views (e.g. both XR eyes) and returns their slots.
-    /// Call once per frame, before recording; [`Self::render`] also uses the slots, so the two
+    /// Writes the uniforms of this frame's views (e.g. both XR eyes) and returns their slots,
+    /// after uploading the next step of a model still uploading. Call once per frame, before
+    /// recording; [`Self::render`] also uses the slots, so the two
     /// must not be interleaved within one frame.
     pub fn prepare_views(&mut self, views: &[ViewUniform]) -> Vec<ViewSlot> {
+        self.upload_step();
         self.model_pass
             .write_views(&self.device, &self.queue, views)
     }

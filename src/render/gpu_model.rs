@@ -30,6 +30,11 @@ use crate::overlay::color::Tint;
 pub(crate) struct GeometryBuffer {
     pub(crate) vertices: wgpu::Buffer,
     pub(crate) indices: wgpu::Buffer,
+    /// Indices uploaded so far, from the start.
+    pub(crate) ready_indices: u32,
+    /// Vertices uploaded so far, from the start. Draws bind only the uploaded prefixes, so
+    /// nothing is drawn from (or zero-filled in) the part not yet written.
+    pub(crate) ready_vertices: u32,
 }
 
 /// One batch on the GPU: what it binds and its chunks.
@@ -41,6 +46,8 @@ pub(crate) struct GpuBatch {
     /// For an instanced batch, its mesh's index range (chunks then range over instances).
     pub(crate) instanced: Option<Range<u32>>,
     pub(crate) chunks: Vec<(Range<u32>, Aabb)>,
+    /// Chunks uploaded so far (a prefix: buffers fill in chunk order); only these are drawn.
+    ready: usize,
 }
 
 /// A model's GPU resources and batches.
@@ -85,7 +92,17 @@ pub struct GpuModel {
     _textures: Vec<wgpu::Texture>,
     triangles: u64,
     warnings: Vec<String>,
+    /// Geometry not uploaded yet: the plan's pieces from `next_piece` on.
+    pending: Vec<batch::Piece>,
+    next_piece: usize,
+    /// Scratch for `upload_step`.
+    staging: (Vec<batch::GpuVertex>, Vec<u32>),
 }
+
+/// Geometry uploaded per [`GpuModel::upload_step`] by the renderers: large enough that a model
+/// of a million triangles is on screen in a handful of frames, small enough that a frame never
+/// stalls long and the upload's transient copies stay small.
+pub const UPLOAD_BYTES_PER_STEP: u64 = 8 << 20;
 
 impl GpuModel {
     /// Uploads `model` placed by `root` (applied on top of every node's world matrix).
@@ -131,21 +148,26 @@ impl GpuModel {
             };
         }
 
+        // Sized now, filled by `upload_step` a few megabytes at a time.
         let buffers = plan
             .buffers
             .iter()
             .enumerate()
             .map(|(i, b)| GeometryBuffer {
-                vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                vertices: device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(&format!("GpuModel::vertices[{i}]")),
-                    contents: bytemuck::cast_slice(&b.vertices),
-                    usage: wgpu::BufferUsages::VERTEX,
+                    size: (u64::from(b.vertices) * size_of::<batch::GpuVertex>() as u64).max(4),
+                    usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
                 }),
-                indices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                indices: device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(&format!("GpuModel::indices[{i}]")),
-                    contents: bytemuck::cast_slice(&b.indices),
-                    usage: wgpu::BufferUsages::INDEX,
+                    size: (u64::from(b.indices) * 4).max(4),
+                    usage: wgpu::BufferUsages::INDEX | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
                 }),
+                ready_indices: 0,
+                ready_vertices: 0,
             })
             .collect();
 
@@ -249,6 +271,7 @@ impl GpuModel {
                     texture_group,
                     instanced: b.instanced.clone(),
                     chunks: b.chunks.clone(),
+                    ready: 0,
                 }
             })
             .collect();
@@ -290,7 +313,115 @@ impl GpuModel {
             _textures: textures.into_iter().flatten().collect(),
             triangles: plan.triangles,
             warnings,
+            pending: plan.pieces,
+            next_piece: 0,
+            staging: (Vec::new(), Vec::new()),
         }
+    }
+
+    /// Uploads the next part of the geometry, about `budget_bytes` (at least one primitive),
+    /// read from `model` (the one this was created from). Chunks whose geometry is complete are
+    /// drawn from then on. Returns whether everything is uploaded.
+    pub fn upload_step(
+        &mut self,
+        queue: &wgpu::Queue,
+        model: &TwinModel,
+        budget_bytes: u64,
+    ) -> bool {
+        let vertex_size = size_of::<batch::GpuVertex>() as u64;
+        let mut written = 0u64;
+        // The run being gathered: (buffer, first vertex, first index).
+        let mut run: Option<(u32, u32, u32)> = None;
+        let (mut vertices, mut indices) = std::mem::take(&mut self.staging);
+        vertices.clear();
+        indices.clear();
+        while self.next_piece < self.pending.len() && (written < budget_bytes || run.is_none()) {
+            let piece = self.pending[self.next_piece];
+            let contiguous = run.is_some_and(|(b, v, i)| {
+                b == piece.buffer
+                    && v + vertices.len() as u32 == piece.base_vertex
+                    && i + indices.len() as u32 == piece.first_index
+            });
+            if !contiguous {
+                self.flush(queue, run, &vertices, &indices);
+                vertices.clear();
+                indices.clear();
+                run = Some((piece.buffer, piece.base_vertex, piece.first_index));
+            }
+            let before = (vertices.len(), indices.len());
+            batch::piece_data(model, &piece, &mut vertices, &mut indices);
+            if (vertices.len() - before.0, indices.len() - before.1)
+                != (piece.vertices as usize, piece.indices as usize)
+            {
+                // Not this model's piece (never expected): leave its range as it is.
+                vertices.truncate(before.0);
+                indices.truncate(before.1);
+                self.flush(queue, run, &vertices, &indices);
+                vertices.clear();
+                indices.clear();
+                run = None;
+            }
+            written += u64::from(piece.vertices) * vertex_size + u64::from(piece.indices) * 4;
+            self.next_piece += 1;
+        }
+        self.flush(queue, run, &vertices, &indices);
+        vertices.clear();
+        indices.clear();
+        self.staging = (vertices, indices);
+        let done = self.next_piece >= self.pending.len();
+        if done {
+            self.pending = Vec::new();
+            self.staging = (Vec::new(), Vec::new());
+        }
+        for b in &mut self.batches {
+            let ready = self.buffers.get(b.buffer).map_or(0, |g| g.ready_indices);
+            b.ready = match &b.instanced {
+                Some(mesh) if mesh.end <= ready => b.chunks.len(),
+                Some(_) => 0,
+                None => b.chunks.partition_point(|(r, _)| r.end <= ready),
+            };
+        }
+        done
+    }
+
+    /// Whether geometry is still to be uploaded by [`Self::upload_step`].
+    pub fn uploading(&self) -> bool {
+        self.next_piece < self.pending.len()
+    }
+
+    /// Writes a gathered run into its buffers and marks it uploaded.
+    fn flush(
+        &mut self,
+        queue: &wgpu::Queue,
+        run: Option<(u32, u32, u32)>,
+        vertices: &[batch::GpuVertex],
+        indices: &[u32],
+    ) {
+        let Some((b, first_vertex, first_index)) = run else {
+            return;
+        };
+        let Some(buffer) = self.buffers.get_mut(b as usize) else {
+            return;
+        };
+        let vertex_size = size_of::<batch::GpuVertex>() as u64;
+        if !vertices.is_empty() {
+            queue.write_buffer(
+                &buffer.vertices,
+                u64::from(first_vertex) * vertex_size,
+                bytemuck::cast_slice(vertices),
+            );
+        }
+        if !indices.is_empty() {
+            queue.write_buffer(
+                &buffer.indices,
+                u64::from(first_index) * 4,
+                bytemuck::cast_slice(indices),
+            );
+        }
+        buffer.ready_indices = buffer.ready_indices.max(first_index + indices.len() as u32);
+        buffer.ready_vertices = buffer
+            .ready_vertices
+            .max(first_vertex + vertices.len() as u32);
     }
 
     /// Re-places the model: rewrites the 128-byte model uniform. No per-node work.
@@ -465,7 +596,9 @@ impl ChunkSource for GpuModel {
         self.batches.len()
     }
     fn chunks(&self, batch: usize) -> &[(Range<u32>, Aabb)] {
-        self.batches.get(batch).map_or(&[], |b| &b.chunks)
+        self.batches
+            .get(batch)
+            .map_or(&[], |b| &b.chunks[..b.ready])
     }
 }
 

@@ -11,7 +11,7 @@ use glam::Mat4;
 
 use super::{
     CLEAR_COLOR, DEPTH_FORMAT, FrameStats, GpuModel, Lighting, ModelPass, PipelineSet, RenderError,
-    TargetFormats, ViewUniform,
+    TargetFormats, UPLOAD_BYTES_PER_STEP, ViewUniform,
 };
 use crate::camera::ViewMatrices;
 use crate::model::TwinModel;
@@ -119,8 +119,19 @@ impl Headless {
         &self.adapter_name
     }
 
-    /// Uploads `model` placed by `root`, replacing the previous one.
+    /// Uploads `model` placed by `root`, replacing the previous one; all of it before
+    /// returning.
     pub fn set_model(&mut self, model: &TwinModel, root: Mat4) {
+        self.start_model(model, root);
+        if let Some(gpu) = &mut self.model {
+            while !gpu.upload_step(&self.queue, model, UPLOAD_BYTES_PER_STEP) {}
+        }
+    }
+
+    /// Creates `model`'s GPU resources placed by `root`, replacing the previous model, with no
+    /// geometry uploaded yet: [`Self::upload_step`] uploads it, as the browser renderers do
+    /// over several frames.
+    pub fn start_model(&mut self, model: &TwinModel, root: Mat4) {
         self.model = None;
         self.model = Some(GpuModel::new(
             &self.device,
@@ -129,6 +140,15 @@ impl Headless {
             model,
             root,
         ));
+    }
+
+    /// Uploads about `budget_bytes` more of `model`'s geometry (see [`GpuModel::upload_step`]);
+    /// returns whether it is all uploaded.
+    pub fn upload_step(&mut self, model: &TwinModel, budget_bytes: u64) -> bool {
+        match &mut self.model {
+            Some(gpu) => gpu.upload_step(&self.queue, model, budget_bytes),
+            None => true,
+        }
     }
 
     /// The uploaded model.

@@ -526,8 +526,17 @@ impl ModelPass {
                 let Some(buffer) = model.buffers.get(batch.buffer) else {
                     continue;
                 };
-                pass.set_vertex_buffer(0, buffer.vertices.slice(..));
-                pass.set_index_buffer(buffer.indices.slice(..), wgpu::IndexFormat::Uint32);
+                if buffer.ready_vertices == 0 || buffer.ready_indices == 0 {
+                    continue;
+                }
+                // Only the uploaded prefixes: the rest is not drawn from, and binding it would
+                // make WebGL zero-fill it first.
+                let vertex_bytes = u64::from(buffer.ready_vertices) * size_of::<GpuVertex>() as u64;
+                pass.set_vertex_buffer(0, buffer.vertices.slice(..vertex_bytes));
+                pass.set_index_buffer(
+                    buffer.indices.slice(..u64::from(buffer.ready_indices) * 4),
+                    wgpu::IndexFormat::Uint32,
+                );
                 bound_buffer = Some(batch.buffer);
             }
             if bound_texture != Some(batch.texture_group) {

@@ -53,6 +53,11 @@ pub struct Stats {
     pub last_error: Option<String>,
     /// Milliseconds from navigation start to the first rendered frame.
     pub first_frame_ms: Option<f64>,
+    /// Milliseconds from navigation start to the first frame with the whole model uploaded
+    /// (large models arrive on the GPU over several frames, each drawing what has landed).
+    pub model_uploaded_ms: Option<f64>,
+    /// Frames drawn while the model was still uploading.
+    pub model_upload_frames: u32,
     /// MSAA sample count.
     pub msaa: u32,
     /// Bytes of the model received so far.
@@ -325,7 +330,7 @@ impl App {
         let Some(renderer) = a.renderer.as_mut() else {
             return Vec::new();
         };
-        renderer.set_model(&model, placement);
+        renderer.set_model(model.clone(), placement);
         let warnings = renderer.model_warnings().to_vec();
         a.bounds = model.bounds().map(|b| b.transformed(placement));
         // Shared with XR; built once the model is on screen (or at the first pick), so the first
@@ -680,6 +685,8 @@ impl App {
         };
         let result = renderer.render(&matrices);
         let gpu_error = renderer.take_gpu_error();
+        // The model's geometry arrives over several frames: draw each step as it lands.
+        let uploading = renderer.uploading();
         let ended = now();
         self.timings.record(
             started,
@@ -701,8 +708,8 @@ impl App {
                 if s.first_frame_ms.is_none() {
                     s.first_frame_ms = Some(ended);
                 }
-                if self.pick_warm == Some(false) {
-                    // The model is on screen: build the pick index in the next frame.
+                if self.pick_warm == Some(false) && !uploading {
+                    // The model is all on screen: build the pick index in the next frame.
                     self.pick_warm = Some(true);
                 }
             }
@@ -717,8 +724,14 @@ impl App {
             self.status.error(&msg);
             s.last_error = Some(msg);
         }
+        if uploading {
+            s.model_upload_frames += 1;
+        } else if s.model_uploaded_ms.is_none() && s.first_frame_ms.is_some() {
+            s.model_uploaded_ms = Some(ended);
+        }
         drop(s);
-        if self.pick_warm == Some(true) {
+        if uploading || self.pick_warm == Some(true) {
+            self.dirty |= uploading;
             self.request_frame();
         }
     }

@@ -192,22 +192,26 @@ async fn load_twin(
         };
         status.info(&text);
     };
-    let bytes = fetch_bytes(&model_url, progress)
-        .await
-        .map_err(|e| format!("model: {e}"))?;
-    let needed = required_resources(&bytes, &model_url).map_err(|e| e.to_string())?;
-    let mut resources = Resources::new();
-    for uri in needed {
-        let url = resolve_url(&uri, &model_url);
-        status.info(&format!("Loading {url}…"));
-        let data = fetch_bytes(&url, |_, _| {})
+    // The file and its resources are dropped once parsed, before the upload allocates: wasm
+    // memory never shrinks, so what is alive at once sets its size.
+    let model = {
+        let bytes = fetch_bytes(&model_url, progress)
             .await
-            .map_err(|e| format!("model resource: {e}"))?;
-        resources.insert(uri, data);
-    }
-    status.info("Preparing model…");
-    // One CPU copy, shared by the inline view's picking and the XR session.
-    let model = Rc::new(load_model(&bytes, &model_url, &resources).map_err(|e| e.to_string())?);
+            .map_err(|e| format!("model: {e}"))?;
+        let needed = required_resources(&bytes, &model_url).map_err(|e| e.to_string())?;
+        let mut resources = Resources::new();
+        for uri in needed {
+            let url = resolve_url(&uri, &model_url);
+            status.info(&format!("Loading {url}…"));
+            let data = fetch_bytes(&url, |_, _| {})
+                .await
+                .map_err(|e| format!("model resource: {e}"))?;
+            resources.insert(uri, data);
+        }
+        status.info("Preparing model…");
+        // One CPU copy, shared by the inline view's picking and the XR session.
+        Rc::new(load_model(&bytes, &model_url, &resources).map_err(|e| e.to_string())?)
+    };
     if model.bounds().is_none() {
         return Err(format!("{model_url}: the model has no triangles to show"));
     }

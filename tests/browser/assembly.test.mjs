@@ -207,8 +207,12 @@ for (const backend of BACKENDS) {
       const s = await h.waitForIdle(page, { timeoutMs: 120_000 });
       t.diagnostic(
         `${backend}: ready after ${loadMs} ms (first frame ${Math.round(s.firstFrameMs)} ms), ${s.drawCalls} draw calls, ` +
-          `${s.triangles} triangles, ${s.cpuMsLastFrame.toFixed(1)} ms wasm CPU last frame, wasm memory ${(s.memory.wasmBytes / 2 ** 20).toFixed(0)} MiB`,
+          `${s.triangles} triangles, ${s.cpuMsLastFrame.toFixed(1)} ms wasm CPU last frame, wasm memory ${(s.memory.wasmBytes / 2 ** 20).toFixed(0)} MiB; ` +
+          `whole model uploaded at ${Math.round(s.modelUploadedMs)} ms after ${s.modelUploadFrames} frames drawing part of it`,
       );
+      // Tens of megabytes of geometry arrive over several frames, each drawing what has landed.
+      assert.ok(s.modelUploadFrames >= 1, `modelUploadFrames ${s.modelUploadFrames}`);
+      assert.ok(s.modelUploadedMs > s.firstFrameMs, `uploaded ${s.modelUploadedMs}, first frame ${s.firstFrameMs}`);
       save(`${backend}.png`, (await h.canvasPixels(page)).png);
       assert.equal(s.backend, backend);
       assert.equal(s.nodes, gen.nodes, 'stats().nodes: root + units + sub-units + parts');

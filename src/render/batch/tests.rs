@@ -51,7 +51,8 @@ fn any_part_count_batches_into_the_draw_budget() {
 fn every_vertex_names_the_slot_of_its_own_part() {
     let model = assembly(300, 3, 5, true);
     let plan = plan(&model, BIG, &|_| true);
-    let buf = &plan.buffers[0];
+    let data = plan.buffer_data(&model);
+    let buf = &data[0];
     for tri in buf.indices.chunks(3) {
         let slot = buf.vertices[tri[0] as usize].node;
         // A triangle never mixes parts.
@@ -108,10 +109,11 @@ fn mirrored_parts_and_double_sided_materials_get_their_own_batches() {
             "{keys:?}"
         );
     }
+    let data = plan.buffer_data(&model);
     for b in &plan.batches {
         for (r, _) in &b.chunks {
-            for &i in &plan.buffers[b.buffer].indices[r.start as usize..r.end as usize] {
-                let v = plan.buffers[b.buffer].vertices[i as usize];
+            for &i in &data[b.buffer].indices[r.start as usize..r.end as usize] {
+                let v = data[b.buffer].vertices[i as usize];
                 let node = &model.nodes[plan.slots[v.node as usize].node];
                 assert_eq!(node.world.determinant() < 0.0, b.key.mirrored);
                 assert_eq!(
@@ -129,7 +131,8 @@ fn chunks_hold_nearby_parts_and_bound_their_triangles() {
     let plan = plan(&model, BIG, &|_| true);
     let batch = &plan.batches[0];
     assert!(batch.chunks.len() > 16, "{} chunks", batch.chunks.len());
-    let buf = &plan.buffers[batch.buffer];
+    let data = plan.buffer_data(&model);
+    let buf = &data[batch.buffer];
     let mut covered = 0;
     for (r, bounds) in &batch.chunks {
         assert!(r.len() as u32 / 3 <= CHUNK_TRIANGLES + 12);
@@ -154,9 +157,15 @@ fn a_small_buffer_limit_spreads_batches_over_buffers() {
     let limit = 24 * 10 * size_of::<GpuVertex>() as u64;
     let plan = plan(&model, limit, &|_| true);
     assert!(plan.buffers.len() >= 10, "{} buffers", plan.buffers.len());
-    for b in &plan.buffers {
+    let data = plan.buffer_data(&model);
+    for (b, size) in data.iter().zip(&plan.buffers) {
         assert!(b.vertices.len() as u64 * size_of::<GpuVertex>() as u64 <= limit);
         assert!(b.indices.iter().all(|&i| (i as usize) < b.vertices.len()));
+        assert_eq!(
+            (b.vertices.len(), b.indices.len()),
+            (size.vertices as usize, size.indices as usize),
+            "the pieces fill the buffer exactly"
+        );
     }
     assert_eq!(plan.triangles, 1200);
     assert_eq!(plan.batches.len(), plan.buffers.len());
@@ -213,14 +222,15 @@ fn reused_meshes_are_stored_once_and_drawn_instanced() {
         "nothing is left to merge"
     );
     // Each mesh's 24 vertices once, not once per part.
-    let vertices: usize = plan.buffers.iter().map(|b| b.vertices.len()).sum();
+    let data = plan.buffer_data(&model);
+    let vertices: usize = data.iter().map(|b| b.vertices.len()).sum();
     assert_eq!(vertices, 8 * 24);
     assert_eq!(plan.triangles, 12 * 1_000);
     // Every part is exactly one instance, of a batch drawing its own mesh's material.
     let mut seen = vec![0; plan.slots.len()];
     for b in &instanced {
         let mesh = b.instanced.clone().expect("instanced");
-        let buf = &plan.buffers[b.buffer];
+        let buf = &data[b.buffer];
         let first = buf.indices[mesh.start as usize] as usize;
         let material = buf.vertices[first].material as usize;
         assert_eq!(

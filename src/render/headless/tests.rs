@@ -335,3 +335,52 @@ fn reused_meshes_drawn_instanced_look_the_same_as_merged_parts() {
     let (mean, _) = difference(&b.rgba, &tinted.rgba);
     assert!(mean > 0.0, "tinting an instanced part changed nothing");
 }
+
+#[test]
+fn a_model_uploaded_in_steps_draws_what_has_arrived_then_all_of_it() {
+    let mut model = assembly(2_000, 8, 4, true);
+    // A mix of merged and instanced batches.
+    for (k, node) in model
+        .nodes
+        .iter_mut()
+        .filter(|n| n.mesh.is_some())
+        .enumerate()
+    {
+        if k % 2 == 0 {
+            node.mesh = Some(k % 8);
+        }
+    }
+    let view = framed(&model);
+    let mut r = headless();
+    r.set_model(&model, Mat4::IDENTITY);
+    let whole = r.render(&view);
+    assert_eq!(whole.stats.triangles, 24_000);
+
+    r.start_model(&model, Mat4::IDENTITY);
+    assert_eq!(
+        r.render(&view).stats.triangles,
+        0,
+        "nothing uploaded, nothing drawn"
+    );
+    // Each step uploads about 100 parts' worth.
+    let step = 100 * 24 * size_of::<crate::render::GpuVertex>() as u64;
+    let mut drawn = Vec::new();
+    let mut steps = 0;
+    while !r.upload_step(&model, step) {
+        steps += 1;
+        assert!(steps < 100, "the upload never finishes");
+        drawn.push(r.render(&view).stats.triangles);
+    }
+    assert!(steps >= 5, "{steps} steps");
+    assert!(drawn.windows(2).all(|w| w[0] <= w[1]), "{drawn:?}");
+    assert!(
+        drawn.iter().any(|&t| t > 0 && t < 24_000),
+        "part of the model is drawn before all of it: {drawn:?}"
+    );
+    let last = r.render(&view);
+    assert_eq!(last.stats.triangles, 24_000);
+    assert_eq!(
+        last.rgba, whole.rgba,
+        "the streamed model looks as the one uploaded at once"
+    );
+}
