@@ -14,7 +14,8 @@
 // One rendered view: the inline canvas, or one eye of an XR session. Selected by dynamic offset.
 struct ViewUniform {
     view_proj: mat4x4<f32>,
-    // xyz: eye position in world space; w unused.
+    // xyz: eye position in world space; w: parts whose bounding-sphere radius is below w times
+    // their distance from the eye are skipped (0: none).
     eye: vec4<f32>,
     // xyz: unit direction from surfaces towards the key light, world space; w unused.
     key_dir: vec4<f32>,
@@ -126,8 +127,17 @@ fn vs_main(v: VertexIn) -> VertexOut {
 
     var out: VertexOut;
     out.clip = u_view.view_proj * world;
-    if (u32(flags) & FLAG_HIDDEN) != 0u {
-        // Outside the clip volume: every triangle of a hidden part is clipped away.
+    var skip = (u32(flags) & FLAG_HIDDEN) != 0u;
+    if u_view.eye.w > 0.0 && mode == 0.0 && (u32(flags) & FLAG_SELECTED) == 0u {
+        // Too small to see (a tinted or selected part always shows): its bounding sphere,
+        // texel 3, in world space against the eye distance.
+        let sphere = textureLoad(t_nodes, at + vec2<i32>(3, 0), 0);
+        let centre = (u_model.root * vec4<f32>(sphere.xyz, 1.0)).xyz;
+        let scale = max(length(u_model.root[0].xyz), max(length(u_model.root[1].xyz), length(u_model.root[2].xyz)));
+        skip = skip || sphere.w * scale < u_view.eye.w * distance(centre, u_view.eye.xyz);
+    }
+    if skip {
+        // Outside the clip volume: every triangle of a hidden or skipped part is clipped away.
         out.clip = vec4<f32>(0.0, 0.0, 2.0, 1.0);
     }
     out.world_pos = world.xyz;

@@ -126,7 +126,7 @@ fn mesh_uniform_layouts_match_the_rust_structs() {
 #[test]
 fn mesh_vertex_inputs_match_the_model_vertex_layout() {
     // The pipeline feeds `twinlens::render::GpuVertex` fields to locations 0..=4 in field
-    // order; the shader must declare exactly those locations with matching widths and kinds.
+    // order and the instance slot to 5; the shader must declare exactly those locations with matching widths and kinds.
     let module = parse("mesh.wgsl", twinlens::shaders::MESH);
     let entry = module
         .entry_points
@@ -152,7 +152,8 @@ fn mesh_vertex_inputs_match_the_model_vertex_layout() {
         })
         .collect();
     found.sort_unstable();
-    // position f32x3, normal snorm16x4, uv f32x2, colour unorm16x4, (node, material) u32x2.
+    // position f32x3, normal snorm16x4, uv f32x2, colour unorm16x4, (node, material) u32x2,
+    // then from the instance buffer the instance's slot, u32.
     assert_eq!(
         found,
         vec![
@@ -160,7 +161,8 @@ fn mesh_vertex_inputs_match_the_model_vertex_layout() {
             (1, 4, false),
             (2, 2, false),
             (3, 4, false),
-            (4, 2, true)
+            (4, 2, true),
+            (5, 1, true)
         ]
     );
     use twinlens::render::GpuVertex;
@@ -183,7 +185,14 @@ fn view_uniform_carries_the_light_towards_the_upper_front_left() {
     let behind = Mat4::from_rotation_y(std::f32::consts::PI) * view;
     assert!(uniforms::Lighting::headlight(behind).key_dir.z < 0.0);
     let u = ViewUniform::new(Mat4::IDENTITY, Vec3::new(0.0, 0.0, 5.0), &lighting);
-    assert_eq!(u.eye, [0.0, 0.0, 5.0, 1.0]);
+    assert_eq!(u.eye, [0.0, 0.0, 5.0, 0.0], "no small-part skipping unless asked");
+    // 4 px at a 600 px high view with a 90° vertical field of view (y scale 1, so a focal
+    // length of 300 px): radius below 2 / 300 of the distance.
+    let proj = Mat4::IDENTITY;
+    let skipping = u.skip_parts_below(4.0, proj, 600.0);
+    assert!((skipping.eye[3] - 2.0 / 300.0).abs() < 1e-6, "{}", skipping.eye[3]);
+    assert_eq!(u.skip_parts_below(0.0, proj, 600.0).eye[3], 0.0);
+    assert_eq!(u.skip_parts_below(f32::NAN, proj, 600.0).eye[3], 0.0);
 }
 
 #[test]

@@ -163,6 +163,8 @@ pub struct Renderer {
     model_pass: ModelPass,
     pipelines: PipelineSet,
     model: Option<GpuModel>,
+    /// Parts drawn smaller than this many pixels across are skipped (0: none).
+    pub(crate) small_part_px: f32,
     /// The model whose geometry is still being uploaded, a step per frame.
     uploading: Option<std::rc::Rc<TwinModel>>,
     /// `None` only if the embedded font could not be read (logged; the twin still draws).
@@ -346,6 +348,7 @@ impl Renderer {
             pipelines,
             model: None,
             uploading: None,
+            small_part_px: 0.0,
             overlay,
             overlay_pixel_scale: 1.0,
             errors,
@@ -380,6 +383,12 @@ impl Renderer {
         }
         self.model = Some(gpu);
         self.uploading = Some(model);
+    }
+
+    /// Skips parts drawn smaller than `px` pixels across, in every view (inline and XR); a part
+    /// tinted by a sensor or selected always shows. 0 (the default) draws every part.
+    pub fn set_small_part_px(&mut self, px: f32) {
+        self.small_part_px = if px.is_finite() && px > 0.0 { px } else { 0.0 };
     }
 
     /// Whether the model's geometry is still being uploaded (keep requesting frames).
@@ -564,7 +573,8 @@ impl Renderer {
             view.proj * view.view,
             view.eye,
             &Lighting::headlight(view.view),
-        );
+        )
+        .skip_parts_below(self.small_part_px, view.proj, self.config.height as f32);
         let slots = self.prepare_views(&[uniform]);
         let slot = *slots
             .first()

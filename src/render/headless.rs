@@ -28,6 +28,8 @@ pub struct Headless {
     model_pass: ModelPass,
     pipelines: PipelineSet,
     model: Option<GpuModel>,
+    /// Parts smaller than this many pixels are skipped (0: none).
+    small_part_px: f32,
     width: u32,
     height: u32,
     color: wgpu::Texture,
@@ -107,6 +109,7 @@ impl Headless {
             model_pass,
             pipelines,
             model: None,
+            small_part_px: 0.0,
             width,
             height,
             color,
@@ -172,6 +175,12 @@ impl Headless {
         }
     }
 
+    /// Skips parts drawn smaller than `px` pixels across (0: draw all), as the browser
+    /// renderer's option.
+    pub fn set_small_part_px(&mut self, px: f32) {
+        self.small_part_px = px;
+    }
+
     /// Moves the model as [`GpuModel::set_root`].
     pub fn set_root(&mut self, root: Mat4) {
         if let Some(m) = &mut self.model {
@@ -185,7 +194,8 @@ impl Headless {
             view.proj * view.view,
             view.eye,
             &Lighting::headlight(view.view),
-        );
+        )
+        .skip_parts_below(self.small_part_px, view.proj, self.height as f32);
         let slot = self
             .model_pass
             .write_views(&self.device, &self.queue, &[uniform])[0];

@@ -15,7 +15,8 @@ use glam::{Mat4, Vec3};
 pub struct ViewUniform {
     /// Projection × view (world to clip, wgpu depth range 0..1).
     pub view_proj: [[f32; 4]; 4],
-    /// Eye position in world space (w unused).
+    /// Eye position in world space; w: parts whose bounding sphere's radius is below w times
+    /// their distance are skipped (zero: none; see [`ViewUniform::skip_parts_below`]).
     pub eye: [f32; 4],
     /// Unit direction from surfaces towards the key light, world space (w unused).
     pub key_dir: [f32; 4],
@@ -114,12 +115,29 @@ impl ViewUniform {
     pub fn new(view_proj: Mat4, eye: Vec3, lighting: &Lighting) -> Self {
         Self {
             view_proj: view_proj.to_cols_array_2d(),
-            eye: eye.extend(1.0).to_array(),
+            eye: eye.extend(0.0).to_array(),
             key_dir: lighting.key_dir.extend(0.0).to_array(),
             key_color: lighting.key_color.extend(0.0).to_array(),
             sky_color: lighting.sky_color.extend(0.0).to_array(),
             ground_color: lighting.ground_color.extend(0.0).to_array(),
         }
+    }
+}
+
+impl ViewUniform {
+    /// Skips parts drawn smaller than `min_px` pixels across in a view of `proj` that is
+    /// `viewport_height_px` pixels high (unless tinted by a sensor or selected: those always
+    /// show). Zero or a non-finite size turns skipping off.
+    pub fn skip_parts_below(mut self, min_px: f32, proj: Mat4, viewport_height_px: f32) -> Self {
+        // Pixels per unit of (radius / distance): the projection's vertical focal length.
+        let focal_px = proj.y_axis.y.abs() * viewport_height_px * 0.5;
+        let ratio = 0.5 * min_px / focal_px;
+        self.eye[3] = if ratio.is_finite() && ratio > 0.0 {
+            ratio
+        } else {
+            0.0
+        };
+        self
     }
 }
 

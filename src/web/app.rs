@@ -306,7 +306,8 @@ impl App {
     }
 
     /// Installs the renderer and asks for a frame.
-    pub fn set_renderer(app: &SharedApp, renderer: Renderer) {
+    pub fn set_renderer(app: &SharedApp, mut renderer: Renderer) {
+        renderer.set_small_part_px(super::dom::small_part_px());
         let mut a = app.borrow_mut();
         {
             let mut s = a.stats.borrow_mut();

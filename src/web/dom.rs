@@ -103,3 +103,11 @@ pub fn resolve_url(url: &str, base: &str) -> String {
         .map(|u| u.href())
         .unwrap_or_else(|_| url.to_owned())
 }
+
+/// `?skipSmallPx=N`: parts drawn smaller than N pixels across are skipped (0 or absent: none).
+pub fn small_part_px() -> f32 {
+    query_param("skipSmallPx")
+        .and_then(|v| v.parse::<f32>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map_or(0.0, |v| v.min(64.0))
+}

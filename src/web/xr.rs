@@ -728,6 +728,7 @@ async fn acquire_renderer(
             return Err(format!("the XR renderer (WebGL2) could not start: {e}"));
         }
     };
+    renderer.set_small_part_px(super::dom::small_part_px());
     renderer.set_model(twin.model.clone(), twin.root);
     Ok((renderer, canvas, RendererHome::XrCanvas))
 }

@@ -248,7 +248,14 @@ impl Renderer {
         let lighting = Lighting::headlight(frame.head_view * frame.twin_pose);
         let uniforms: Vec<ViewUniform> = model_views
             .iter()
-            .map(|m| ViewUniform::new(m.proj * m.view, m.eye, &lighting))
+            .zip(frame.views)
+            .map(|(m, v)| {
+                ViewUniform::new(m.proj * m.view, m.eye, &lighting).skip_parts_below(
+                    self.small_part_px,
+                    m.proj,
+                    v.viewport.height,
+                )
+            })
             .collect();
         let slots = self.prepare_views(&uniforms);
         let overlay_slots = if frame.draw_model {

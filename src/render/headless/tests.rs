@@ -384,3 +384,55 @@ fn a_model_uploaded_in_steps_draws_what_has_arrived_then_all_of_it() {
         "the streamed model looks as the one uploaded at once"
     );
 }
+
+#[test]
+fn small_parts_are_skipped_on_request_unless_tinted() {
+    // One large cube and, beside it, 27 tiny ones (2 cm), seen from 6 m: each tiny one is
+    // well under 4 px across at 120 px high.
+    let mut model = assembly(28, 1, 1, false);
+    let parts: Vec<usize> = (0..model.nodes.len())
+        .filter(|&i| model.nodes[i].mesh.is_some())
+        .collect();
+    for (k, &i) in parts.iter().enumerate() {
+        let scale = if k == 0 { 1.0 } else { 0.02 };
+        let at = Vec3::new(if k == 0 { 0.0 } else { 1.0 }, 0.0, k as f32 * 0.05);
+        model.nodes[i].local = Mat4::from_scale_rotation_translation(
+            Vec3::splat(scale),
+            glam::Quat::IDENTITY,
+            at,
+        );
+        model.nodes[i].world = model.nodes[model.nodes[i].parent.expect("parent")].world
+            * model.nodes[i].local;
+    }
+    let view = camera(Vec3::new(0.5, 0.0, 0.6), 6.0, 2.0);
+    let mut r = headless();
+    r.set_model(&model, Mat4::IDENTITY);
+    let all = r.render(&view).rgba;
+    let big_only = {
+        let mut m = model.clone();
+        for &i in &parts[1..] {
+            m.nodes[i].mesh = None;
+        }
+        r.set_model(&m, Mat4::IDENTITY);
+        r.render(&view).rgba
+    };
+    assert_ne!(all, big_only, "the tiny parts show when nothing is skipped");
+    r.set_model(&model, Mat4::IDENTITY);
+    r.set_small_part_px(4.0);
+    let skipped = r.render(&view).rgba;
+    assert_eq!(skipped, big_only, "only the tiny parts are skipped");
+    // A tinted tiny part shows even so.
+    r.set_tints(&[(
+        parts[5],
+        Some(crate::overlay::color::Tint {
+            color: [1.0, 0.0, 1.0],
+            strength: 1.0,
+            mode: TintMode::Replace,
+        }),
+    )]);
+    let tinted = r.render(&view).rgba;
+    assert_ne!(tinted, big_only, "a tinted small part is never skipped");
+    r.set_small_part_px(0.0);
+    r.set_tints(&[(parts[5], None)]);
+    assert_eq!(r.render(&view).rgba, all, "turning it off draws every part again");
+}
