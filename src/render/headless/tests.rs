@@ -396,13 +396,10 @@ fn small_parts_are_skipped_on_request_unless_tinted() {
     for (k, &i) in parts.iter().enumerate() {
         let scale = if k == 0 { 1.0 } else { 0.02 };
         let at = Vec3::new(if k == 0 { 0.0 } else { 1.0 }, 0.0, k as f32 * 0.05);
-        model.nodes[i].local = Mat4::from_scale_rotation_translation(
-            Vec3::splat(scale),
-            glam::Quat::IDENTITY,
-            at,
-        );
-        model.nodes[i].world = model.nodes[model.nodes[i].parent.expect("parent")].world
-            * model.nodes[i].local;
+        model.nodes[i].local =
+            Mat4::from_scale_rotation_translation(Vec3::splat(scale), glam::Quat::IDENTITY, at);
+        model.nodes[i].world =
+            model.nodes[model.nodes[i].parent.expect("parent")].world * model.nodes[i].local;
     }
     let view = camera(Vec3::new(0.5, 0.0, 0.6), 6.0, 2.0);
     let mut r = headless();
@@ -434,5 +431,9 @@ fn small_parts_are_skipped_on_request_unless_tinted() {
     assert_ne!(tinted, big_only, "a tinted small part is never skipped");
     r.set_small_part_px(0.0);
     r.set_tints(&[(parts[5], None)]);
-    assert_eq!(r.render(&view).rgba, all, "turning it off draws every part again");
+    assert_eq!(
+        r.render(&view).rgba,
+        all,
+        "turning it off draws every part again"
+    );
 }
