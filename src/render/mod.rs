@@ -15,6 +15,7 @@
 mod batch;
 #[cfg(target_arch = "wasm32")]
 mod canvas;
+mod changed_runs;
 pub mod cull;
 mod gpu_model;
 #[cfg(not(target_arch = "wasm32"))]

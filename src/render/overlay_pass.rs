@@ -3,8 +3,10 @@
 //!
 //! The CPU work (layout, declutter, text, icons, sparklines) is
 //! [`OverlayScene`](crate::overlay::scene::OverlayScene), pure and host-tested. Here each
-//! frame's views are laid out into one staging vector, uploaded with one `write_buffer` into
-//! per-view regions of a buffer that only grows, and drawn with one instanced draw per view.
+//! frame's views are laid out into one staging vector, compared with what the buffer holds, and
+//! only the instances that changed are written (a reading that changes one label rewrites that
+//! label's instances), into per-view regions of a buffer that only grows; each view is one
+//! instanced draw.
 //! Like [`ModelPass`](super::ModelPass), nothing here knows about the canvas: the inline view
 //! and the XR views call [`OverlayPass::draw`] with their own passes and viewports.
 
@@ -12,6 +14,7 @@ use std::mem::{offset_of, size_of};
 use std::num::NonZeroU64;
 
 use super::FrameStats;
+use super::changed_runs::{MAX_EQUAL_GAP, changed_runs};
 use super::model_pass::{TargetFormats, Viewport, uniform_stride};
 use super::uniforms::OverlayUniform;
 use crate::camera::ViewMatrices;
@@ -77,6 +80,12 @@ pub struct OverlayPass {
     last_slots: Vec<OverlaySlot>,
     /// This frame's instances, all views back to back; reused every frame.
     staging: Vec<OverlayInstance>,
+    /// What the instance buffer holds (a copy of the last upload).
+    uploaded: Vec<OverlayInstance>,
+    /// Scratch: the changed runs of `staging`.
+    runs: Vec<std::ops::Range<usize>>,
+    /// Bytes written into the instance buffer by the last `prepare`.
+    last_upload_bytes: u64,
     uniform_bytes: Vec<u8>,
     generation: u64,
 }
@@ -199,6 +208,9 @@ impl OverlayPass {
             last_views: Vec::new(),
             last_slots: Vec::new(),
             staging: Vec::new(),
+            uploaded: Vec::new(),
+            runs: Vec::new(),
+            last_upload_bytes: 0,
             uniform_bytes: Vec::new(),
             generation: 0,
         }
@@ -389,6 +401,7 @@ impl OverlayPass {
         }
         self.last_slots.clone_from(&slots);
         if reuse {
+            self.last_upload_bytes = 0;
             return slots;
         }
 
@@ -408,15 +421,26 @@ impl OverlayPass {
             }
             self.instance_buffer = create_instances(device, capacity.min(max));
             self.instance_capacity = capacity.min(max);
+            self.uploaded.clear();
         }
-        if !self.staging.is_empty() {
+        changed_runs(&self.uploaded, &self.staging, MAX_EQUAL_GAP, &mut self.runs);
+        let stride = size_of::<OverlayInstance>();
+        self.last_upload_bytes = 0;
+        for run in &self.runs {
             queue.write_buffer(
                 &self.instance_buffer,
-                0,
-                bytemuck::cast_slice(&self.staging),
+                (run.start * stride) as u64,
+                bytemuck::cast_slice(&self.staging[run.clone()]),
             );
+            self.last_upload_bytes += (run.len() * stride) as u64;
         }
+        self.uploaded.clone_from(&self.staging);
         slots
+    }
+
+    /// Bytes of label instances written by the last [`Self::prepare`] (only what changed).
+    pub fn last_upload_bytes(&self) -> u64 {
+        self.last_upload_bytes
     }
 
     /// Records one view's overlay into `pass` (attachments of `targets`), inside `viewport` if
