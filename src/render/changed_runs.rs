@@ -46,8 +46,9 @@ pub(crate) fn changed_runs<T: bytemuck::Pod>(
 mod tests {
     use super::*;
 
+    /// The runs, into a vector holding stale entries (cleared first).
     fn runs(old: &[u32], new: &[u32], gap: usize) -> Vec<Range<usize>> {
-        let mut out = vec![0..1];
+        let mut out = vec![0..1, 5..6];
         changed_runs(old, new, gap, &mut out);
         out
     }
