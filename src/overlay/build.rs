@@ -1,18 +1,29 @@
 //! From the twin's data to what the overlay shows: for each bound sensor, the point on its part
-//! where the label belongs, and the label's text, state, trend line and part tint, from the
-//! sensor store. Pure data: the renderer draws it, the page reads it.
+//! where the label belongs, and the label's text, state, trend line (with its threshold levels)
+//! and part tint, from the sensor store. Pure data: the renderer draws it, the page reads it.
 
 use glam::{Mat4, Vec3};
 
-use crate::manifest::{Manifest, Sensor};
+use crate::manifest::{Manifest, Sensor, Threshold};
 use crate::model::{Aabb, TwinModel};
 use crate::overlay::color::{Tint, node_tint};
 use crate::overlay::format::{format_age, format_value};
+use crate::overlay::scene::{LevelKind, SparkLevel, SparkLevels};
 use crate::overlay::state::{Age, Classified, SensorState, StateStyle, classify};
 use crate::telemetry::store::{Freshness, SensorStore};
 
 /// Trend points drawn per label; longer histories are sampled down to this.
 pub const SPARKLINE_POINTS: usize = 60;
+
+/// Share of a sparkline's span left empty above and below the trend, so its extremes sit just
+/// inside the sparkline area: unless a threshold widened the span, the lowest point draws at
+/// about 0.045 and the highest at 0.955.
+pub const SPARKLINE_MARGIN: f64 = 0.05;
+
+/// How far outside the trend's own span, as a share of that span, a threshold may lie and
+/// still be marked: the span widens to take it in, so the operator sees how close the value
+/// runs to it. Thresholds further out are not marked (and do not flatten the trend).
+pub const LEVEL_REACH: f64 = 0.1;
 
 /// Where a sensor's label sits in the twin.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,9 +109,14 @@ pub struct SensorLabel {
     pub value: String,
     /// Freshness when not live ("stale · 12 s", "stale (was alarm) · 2 min").
     pub detail: Option<String>,
-    /// Recent history, oldest first, scaled to 0..1 over the display range (or the trend's own
-    /// min..max when the sensor has no range); empty without numeric history.
+    /// Recent history, oldest first, sampled down to [`SPARKLINE_POINTS`] and scaled to 0..1
+    /// over the samples' own min..max (widened to a threshold within [`LEVEL_REACH`], padded
+    /// by [`SPARKLINE_MARGIN`]), so the trend fills the height whatever the display range; a
+    /// constant history is a flat line at 0.5. Empty without at least two numeric points.
     pub sparkline: Vec<f32>,
+    /// The warning and alarm levels that fall within the sparkline's span, on its 0..1 scale;
+    /// warnings first, so alarms draw over them.
+    pub spark_levels: SparkLevels,
     /// The tint this sensor puts on its part.
     pub tint: Option<Tint>,
 }
@@ -151,13 +167,32 @@ pub fn sensor_label(
         Freshness::NoData => Some(classified.status_text().to_owned()),
         Freshness::Live => None,
     };
-    sparkline(store, index, sensor.range, &mut out.sparkline);
+    sparkline(
+        store,
+        index,
+        sensor,
+        &mut out.sparkline,
+        &mut out.spark_levels,
+    );
     out.tint = node_tint(classified, value, sensor.range, &sensor.display);
 }
 
-/// Samples the history down to [`SPARKLINE_POINTS`] and scales it to 0..1.
-fn sparkline(store: &SensorStore, index: usize, range: Option<[f64; 2]>, out: &mut Vec<f32>) {
+/// Samples the history down to [`SPARKLINE_POINTS`] into `out`, scaled to 0..1 over the
+/// samples' own min..max so that a small wander still shows its shape, and fills `levels`
+/// with the sensor's warning and alarm thresholds that fall within that span.
+///
+/// The span is first widened to take in any threshold within [`LEVEL_REACH`] of it, then
+/// padded by [`SPARKLINE_MARGIN`] on both sides. A constant history has no span: its points
+/// are 0.5 (a flat line at mid-height) and no level is marked. Allocates nothing beyond `out`.
+fn sparkline(
+    store: &SensorStore,
+    index: usize,
+    sensor: &Sensor,
+    out: &mut Vec<f32>,
+    levels: &mut SparkLevels,
+) {
     out.clear();
+    levels.clear();
     let Some(history) = store.history_buffer(index) else {
         return;
     };
@@ -165,20 +200,51 @@ fn sparkline(store: &SensorStore, index: usize, range: Option<[f64; 2]>, out: &m
     if n < 2 {
         return;
     }
-    let (lo, hi) = match range {
-        Some([lo, hi]) if hi > lo => (lo, hi),
-        _ => match history.min_max() {
-            Some((lo, hi)) if hi > lo => (lo, hi),
-            Some((lo, _)) => (lo - 1.0, lo + 1.0),
-            None => return,
-        },
-    };
+    // The raw samples go into `out` first (the history holds `f32`s, so this is exact) and are
+    // scaled in place once their range is known.
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let step = (n as f64 / SPARKLINE_POINTS as f64).max(1.0);
     let mut next = 0.0;
     for (i, (_, v)) in history.iter().enumerate() {
         if i as f64 + 1e-9 >= next || i + 1 == n {
-            out.push((((v - lo) / (hi - lo)).clamp(0.0, 1.0)) as f32);
+            lo = lo.min(v);
+            hi = hi.max(v);
+            out.push(v as f32);
             next += step;
+        }
+    }
+    if hi <= lo {
+        out.fill(0.5);
+        return;
+    }
+    let side = |t: Option<Threshold>, pick: fn(Threshold) -> Option<f64>| {
+        t.and_then(pick).filter(|x| x.is_finite())
+    };
+    let (warning, alarm) = (sensor.warning, sensor.alarm);
+    let thresholds = [
+        (side(warning, |t| t.above), LevelKind::Warning),
+        (side(warning, |t| t.below), LevelKind::Warning),
+        (side(alarm, |t| t.above), LevelKind::Alarm),
+        (side(alarm, |t| t.below), LevelKind::Alarm),
+    ];
+    let reach = (hi - lo) * LEVEL_REACH;
+    let (mut bottom, mut top) = (lo, hi);
+    for x in thresholds.iter().filter_map(|(x, _)| *x) {
+        if x > hi && x - hi <= reach {
+            top = top.max(x);
+        } else if x < lo && lo - x <= reach {
+            bottom = bottom.min(x);
+        }
+    }
+    let margin = (top - bottom) * SPARKLINE_MARGIN;
+    let (base, extent) = (bottom - margin, (top - bottom) + 2.0 * margin);
+    let scale = |x: f64| ((x - base) / extent).clamp(0.0, 1.0) as f32;
+    for v in out.iter_mut() {
+        *v = scale(f64::from(*v));
+    }
+    for (x, kind) in thresholds {
+        if let Some(x) = x.filter(|x| (bottom..=top).contains(x)) {
+            levels.push(SparkLevel { at: scale(x), kind });
         }
     }
 }
@@ -351,7 +417,17 @@ mod tests {
         assert!(is_alerting(&label));
         assert!(label.sparkline.len() >= 2 && label.sparkline.len() <= SPARKLINE_POINTS);
         assert!(label.sparkline.iter().all(|v| (0.0..=1.0).contains(v)));
-        assert!((label.sparkline.last().copied().unwrap_or_default() - 0.95).abs() < 1e-3);
+        // 95 is the newest and highest point: it sits at the top, less the margin, and the
+        // warning (80) and alarm (90) levels inside 40..95 are marked.
+        let top = 1.0 - edge();
+        assert!((label.sparkline.last().copied().unwrap_or_default() - top).abs() < 1e-4);
+        let kinds: Vec<LevelKind> = label
+            .spark_levels
+            .as_slice()
+            .iter()
+            .map(|l| l.kind)
+            .collect();
+        assert_eq!(kinds, [LevelKind::Warning, LevelKind::Alarm]);
 
         // 12 s later with a 10 s maximum age: stale, value kept, the age shown, never live-looking.
         sensor_label(0, &m.sensors[0], &store, 1_043_500.0, &mut label);
@@ -359,6 +435,117 @@ mod tests {
         assert!(label.value.starts_with("95"));
         let detail = label.detail.clone().unwrap_or_default();
         assert!(detail.contains("12 s"), "{detail}");
+    }
+
+    /// Where a trend's own minimum lands (and its maximum, from the top): the margin's share
+    /// of the padded span.
+    fn edge() -> f32 {
+        (SPARKLINE_MARGIN / (1.0 + 2.0 * SPARKLINE_MARGIN)) as f32
+    }
+
+    /// A temperature shown over 0..160 with warnings at 73 and 70.5 and an alarm at 90, and a
+    /// second sensor with an alarm at 74.3 and a warning at 69.
+    fn trend_manifest() -> Manifest {
+        Manifest::parse(
+            r#"{ "name": "T", "model": { "url": "m.glb" },
+                  "history": { "windowSeconds": 600, "resolutionSeconds": 1 },
+                  "sensors": [
+                    { "id": "a", "name": "A", "node": "Motor", "unit": "°C", "range": [0, 160],
+                      "warning": { "above": 73, "below": 70.5 }, "alarm": { "above": 90 } },
+                    { "id": "b", "name": "B", "node": "Motor", "range": [0, 160],
+                      "warning": { "below": 69 }, "alarm": { "above": 74.3 } }
+                  ] }"#
+                .as_bytes(),
+            "t.json",
+        )
+        .expect("valid test manifest")
+    }
+
+    /// Sensor `sensor`'s label after `values`, one a second.
+    fn label_after(m: &Manifest, sensor: usize, values: impl Iterator<Item = f64>) -> SensorLabel {
+        let mut store = SensorStore::new(m);
+        let mut t = 1_000_000.0;
+        for v in values {
+            store.apply(Sample {
+                sensor,
+                ..sample(v, t)
+            });
+            t += 1000.0;
+        }
+        let mut label = SensorLabel::default();
+        sensor_label(sensor, &m.sensors[sensor], &store, t, &mut label);
+        label
+    }
+
+    /// 70, 71, 72, 73, 74, 73, … 70 and again: a wander of 4 degrees over 40 s.
+    fn wander() -> impl Iterator<Item = f64> {
+        (0..40).map(|i| 70.0 + f64::from(4 - (i % 8 - 4i32).abs()))
+    }
+
+    #[test]
+    fn a_small_wander_fills_the_sparkline_height() {
+        let label = label_after(&trend_manifest(), 0, wander());
+        let s = &label.sparkline;
+        assert_eq!(s.len(), 40);
+        let min = s.iter().copied().fold(f32::INFINITY, f32::min);
+        let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        // Over the display range 0..160 this would be a flat band near 0.45.
+        assert!(min < 0.1 && max > 0.9, "{min} {max}");
+        assert!((min - edge()).abs() < 1e-4, "{min}");
+        assert!((max - (1.0 - edge())).abs() < 1e-4, "{max}");
+        // The shape is kept: 70 at the bottom, 74 at the top, 72 halfway.
+        assert_eq!((s[0], s[4]), (min, max));
+        assert!((s[2] - 0.5).abs() < 1e-4, "{}", s[2]);
+    }
+
+    #[test]
+    fn a_constant_history_is_a_flat_line_at_mid_height() {
+        let label = label_after(&trend_manifest(), 0, std::iter::repeat_n(72.5, 30));
+        assert_eq!(label.sparkline.len(), 30);
+        assert!(
+            label.sparkline.iter().all(|&v| v == 0.5),
+            "{:?}",
+            label.sparkline
+        );
+        assert!(
+            label.spark_levels.is_empty(),
+            "a line without span marks no level"
+        );
+    }
+
+    #[test]
+    fn thresholds_inside_the_span_are_marked_and_far_ones_are_not() {
+        let label = label_after(&trend_manifest(), 0, wander());
+        // Padded span 69.8..74.2: warning above 73 at 3.2 / 4.4, below 70.5 at 0.7 / 4.4; the
+        // alarm at 90 is far outside and not marked.
+        let levels = label.spark_levels.as_slice();
+        assert_eq!(levels.len(), 2, "{levels:?}");
+        assert_eq!(levels[0].kind, LevelKind::Warning);
+        assert!((levels[0].at - 3.2 / 4.4).abs() < 1e-4, "{levels:?}");
+        assert_eq!(levels[1].kind, LevelKind::Warning);
+        assert!((levels[1].at - 0.7 / 4.4).abs() < 1e-4, "{levels:?}");
+        assert!(levels.iter().all(|l| l.kind != LevelKind::Alarm));
+    }
+
+    #[test]
+    fn a_threshold_just_outside_the_span_widens_it() {
+        let label = label_after(&trend_manifest(), 1, wander());
+        // The alarm at 74.3 is 0.3 above the top of a 4-degree span (within 10 %): the span
+        // grows to take it in, and it becomes the top. The warning at 69 is 1 below: too far.
+        let levels = label.spark_levels.as_slice();
+        assert_eq!(levels.len(), 1, "{levels:?}");
+        assert_eq!(levels[0].kind, LevelKind::Alarm);
+        assert!((levels[0].at - (1.0 - edge())).abs() < 1e-4, "{levels:?}");
+        let max = label.sparkline.iter().copied().fold(0.0, f32::max);
+        assert!(
+            max < levels[0].at - 0.05,
+            "the trend stays below the alarm: {max}"
+        );
+        let min = label.sparkline.iter().copied().fold(1.0, f32::min);
+        assert!(
+            (min - edge()).abs() < 1e-4,
+            "the bottom is not widened: {min}"
+        );
     }
 
     #[test]

@@ -17,6 +17,9 @@ use crate::overlay::layout::{LabelInput, LabelLayout, MARKER_SIZE_PX, Placed};
 use crate::overlay::state::{Icon, SensorState, StateStyle};
 use crate::overlay::text::{Font, GlyphQuad};
 
+mod levels;
+pub use levels::{LevelKind, MAX_SPARK_LEVELS, SparkLevel, SparkLevels};
+
 /// Most sparkline points kept per label; older points are dropped.
 pub const MAX_SPARK_POINTS: usize = 64;
 
@@ -26,7 +29,7 @@ pub const KIND_PLATE: u32 = 0;
 pub const KIND_GLYPH: u32 = 1;
 /// Instance kind: a procedural state icon (shape in bits 8..16).
 pub const KIND_ICON: u32 = 2;
-/// Instance kind: a line segment with round caps (leader lines, sparklines).
+/// Instance kind: a line segment with round caps (leader lines, sparklines, their levels).
 pub const KIND_LINE: u32 = 3;
 /// Bit position of the icon shape in [`OverlayInstance::kind`].
 pub const SHAPE_SHIFT: u32 = 8;
@@ -136,6 +139,9 @@ pub struct OverlayLabel<'a> {
     /// Recent history, oldest first, each normalised to 0..=1 (NaN: a gap). Fewer than two
     /// points hide the sparkline; only the last [`MAX_SPARK_POINTS`] are kept.
     pub sparkline: &'a [f32],
+    /// Threshold levels to mark across the sparkline, on the same 0..=1 scale as its points;
+    /// levels outside 0..=1 (or not finite) are not drawn, nor any without a sparkline.
+    pub spark_levels: SparkLevels,
 }
 
 /// Where one label's strings and points live in the frame's shared buffers.
@@ -145,6 +151,7 @@ struct FrameEntry {
     value: (u32, u32),
     age: Option<(u32, u32)>,
     spark: (u32, u32),
+    spark_levels: SparkLevels,
     style: StateStyle,
 }
 
@@ -192,6 +199,7 @@ impl OverlayFrame {
             value,
             age,
             spark: (start, self.spark.len() as u32),
+            spark_levels: label.spark_levels,
             style: label.style,
         });
     }
@@ -219,6 +227,7 @@ impl OverlayFrame {
                 .spark
                 .get(e.spark.0 as usize..e.spark.1 as usize)
                 .unwrap_or(&[]),
+            spark_levels: e.spark_levels,
         })
     }
 
@@ -242,6 +251,10 @@ const SPARK_GAP: f32 = 4.0;
 const SPARK_MIN_W: f32 = 72.0;
 const SPARK_LINE_W: f32 = 1.5;
 const SPARK_DOT_PX: f32 = 6.0;
+/// Threshold level lines: thinner than the trend and slightly translucent, so the trend reads
+/// first and the level as a reference behind it.
+const SPARK_LEVEL_W: f32 = 1.0;
+const SPARK_LEVEL_ALPHA: u8 = 200;
 /// Longer lines are cut with an ellipsis: a label must not cover the room.
 const MAX_TEXT_W: f32 = 260.0;
 const CORNER_R: f32 = 6.0;
@@ -590,8 +603,8 @@ fn push_leader(p: &Placed, style: StateStyle, ps: f32, out: &mut Vec<OverlayInst
     ));
 }
 
-/// Appends one full label's instances at scale 1, centred on the origin: plate, sparkline,
-/// icon, then text, so text is painted last.
+/// Appends one full label's instances at scale 1, centred on the origin: plate, sparkline
+/// (threshold level lines, trend segments, end dot), icon, then text, so text is painted last.
 fn build_label(
     font: &Font,
     frame: &OverlayFrame,
@@ -632,6 +645,18 @@ fn build_label(
         } else {
             with_alpha(accent, 255)
         };
+        // Threshold levels first, so the trend is drawn over them.
+        for level in e.spark_levels.as_slice() {
+            if !(0.0..=1.0).contains(&level.at) {
+                continue;
+            }
+            let y = sy + SPARK_H * (1.0 - level.at);
+            let c = with_alpha(rgba8(level.kind.state().style().color), SPARK_LEVEL_ALPHA);
+            out.push(
+                OverlayInstance::new([sx, y, sx + sw, y], c, KIND_LINE)
+                    .with_lengths(SPARK_LEVEL_W, 0.0),
+            );
+        }
         let n = points.len();
         let at = |i: usize, v: f32| {
             [
@@ -709,384 +734,4 @@ fn build_label(
 }
 
 #[cfg(test)]
-mod tests {
-    use glam::Vec3;
-
-    use super::*;
-
-    const VIEWPORT: [f32; 2] = [1280.0, 720.0];
-
-    fn font() -> &'static Font {
-        match Font::embedded() {
-            Ok(f) => f,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    fn view_from(eye: Vec3) -> ViewMatrices {
-        ViewMatrices {
-            view: glam::camera::rh::view::look_at_mat4(eye, eye + Vec3::NEG_Z, Vec3::Y),
-            proj: glam::camera::rh::proj::directx::perspective(
-                60f32.to_radians(),
-                VIEWPORT[0] / VIEWPORT[1],
-                0.1,
-                100.0,
-            ),
-            eye,
-        }
-    }
-
-    fn label(position: Vec3, state: SensorState, priority: i32) -> LabelInput {
-        LabelInput {
-            position,
-            anchor: position - Vec3::new(0.0, 0.4, 0.0),
-            priority,
-            state,
-            size_px: [0.0; 2],
-        }
-    }
-
-    const SPARK: [f32; 5] = [0.1, 0.5, f32::NAN, 0.7, 0.9];
-
-    fn push(frame: &mut OverlayFrame, input: LabelInput, name: &str) {
-        frame.push(OverlayLabel {
-            input,
-            name,
-            value: "21.5 °C",
-            age: (input.state == SensorState::Stale).then_some("2 min ago"),
-            style: input.state.style(),
-            sparkline: &SPARK,
-        });
-    }
-
-    fn kind(i: &OverlayInstance) -> u32 {
-        i.kind & 0xFF
-    }
-
-    #[test]
-    fn frame_round_trips_labels_and_caps_the_sparkline() {
-        let mut f = OverlayFrame::new();
-        let long: Vec<f32> = (0..100).map(|i| i as f32 / 100.0).collect();
-        let input = label(Vec3::ZERO, SensorState::Warning, 3);
-        f.push(OverlayLabel {
-            input,
-            name: "Pump",
-            value: "3.2 bar",
-            age: Some("5 s ago"),
-            style: SensorState::Warning.style(),
-            sparkline: &long,
-        });
-        f.push(OverlayLabel {
-            input,
-            name: "Motor",
-            value: "on",
-            age: None,
-            style: SensorState::Normal.style(),
-            sparkline: &[],
-        });
-        assert_eq!(f.len(), 2);
-        let Some(a) = f.get(0) else { panic!("label 0") };
-        assert_eq!(
-            (a.name, a.value, a.age),
-            ("Pump", "3.2 bar", Some("5 s ago"))
-        );
-        assert_eq!(a.sparkline.len(), MAX_SPARK_POINTS);
-        assert_eq!(
-            a.sparkline[MAX_SPARK_POINTS - 1],
-            0.99,
-            "the newest points are kept"
-        );
-        let Some(b) = f.get(1) else { panic!("label 1") };
-        assert_eq!((b.name, b.value, b.age), ("Motor", "on", None));
-        assert!(f.get(2).is_none());
-        let caps = (f.text.capacity(), f.spark.capacity(), f.entries.capacity());
-        f.clear();
-        assert!(f.is_empty());
-        assert_eq!(
-            caps,
-            (f.text.capacity(), f.spark.capacity(), f.entries.capacity())
-        );
-    }
-
-    #[test]
-    fn a_full_label_is_leader_then_plate_then_sparkline_icon_and_text() {
-        let mut frame = OverlayFrame::new();
-        push(
-            &mut frame,
-            label(Vec3::new(0.0, 0.0, -3.0), SensorState::Warning, 0),
-            "Pump",
-        );
-        let mut scene = OverlayScene::new(font());
-        scene.set_frame(&frame);
-        let mut out = Vec::new();
-        let counts = scene.build_view(0, &view_from(Vec3::ZERO), VIEWPORT, 1.0, &mut out);
-        assert_eq!((counts.labels, counts.markers), (1, 0));
-        assert_eq!(counts.instances as usize, out.len());
-        let kinds: Vec<u32> = out.iter().map(kind).collect();
-        // Leader + anchor dot, plate, 3 sparkline segments (the NaN breaks two), end dot,
-        // icon, then glyphs: "Pump" 4 + "21.5 °C" 6.
-        assert_eq!(&kinds[..3], &[KIND_LINE, KIND_ICON, KIND_PLATE]);
-        assert_eq!(&kinds[3..5], &[KIND_LINE, KIND_LINE]);
-        assert_eq!(&kinds[5..7], &[KIND_ICON, KIND_ICON]);
-        assert!(kinds[7..].iter().all(|&k| k == KIND_GLYPH));
-        assert_eq!(kinds.len() - 7, 10);
-        // The plate is the box the layout placed.
-        let (placed, _) = scene.placed(0);
-        let p = placed[0];
-        let plate = out[2];
-        assert!((plate.geom[2] - plate.geom[0] - p.size_px[0]).abs() < 1e-3);
-        assert!((plate.geom[3] - plate.geom[1] - p.size_px[1]).abs() < 1e-3);
-        // Everything of the label stays inside its plate.
-        for i in &out[3..] {
-            assert!(
-                i.geom[0] >= plate.geom[0] && i.geom[2] <= plate.geom[2],
-                "{i:?}"
-            );
-            assert!(
-                i.geom[1] >= plate.geom[1] - 0.5 && i.geom[3] <= plate.geom[3],
-                "{i:?}"
-            );
-        }
-        // The leader starts at the plate's bottom edge and ends at the anchor, below.
-        let leader = out[0];
-        assert!((leader.geom[1] - plate.geom[3]).abs() < 1e-3);
-        let Some(anchor) = p.anchor_px else {
-            panic!("anchor")
-        };
-        assert_eq!([leader.geom[2], leader.geom[3]], anchor);
-        // The icon is the warning triangle in the warning colour; nothing pulses.
-        assert_eq!(
-            out[6].kind >> SHAPE_SHIFT & 0xFF,
-            shape_code(Icon::Triangle)
-        );
-        assert_eq!(out[6].color, rgba8(SensorState::Warning.style().color));
-        assert!(out.iter().all(|i| i.kind & FLAG_PULSE == 0));
-        assert!(!scene.animating());
-    }
-
-    #[test]
-    fn crowded_labels_become_markers_and_the_most_important_is_drawn_last() {
-        let at = Vec3::new(0.0, 0.0, -5.0);
-        let mut frame = OverlayFrame::new();
-        push(&mut frame, label(at, SensorState::Normal, 0), "low");
-        push(&mut frame, label(at, SensorState::Alarm, 0), "alarm");
-        push(&mut frame, label(at, SensorState::Normal, 9), "high");
-        let mut scene = OverlayScene::new(font());
-        scene.set_frame(&frame);
-        assert!(scene.animating(), "a live alarm pulses");
-        let mut out = Vec::new();
-        let counts = scene.build_view(0, &view_from(Vec3::ZERO), VIEWPORT, 1.0, &mut out);
-        assert_eq!((counts.labels, counts.markers), (1, 2));
-        let markers: Vec<&OverlayInstance> =
-            out.iter().filter(|i| i.kind & FLAG_BACKING != 0).collect();
-        assert_eq!(markers.len(), 2);
-        assert!(
-            markers
-                .iter()
-                .all(|m| (m.geom[2] - m.geom[0] - MARKER_SIZE_PX).abs() < 1e-3)
-        );
-        // The alarm's plate comes after both markers, and it (and only it) pulses.
-        let plate = out.iter().position(|i| kind(i) == KIND_PLATE);
-        let last_marker = out.iter().rposition(|i| i.kind & FLAG_BACKING != 0);
-        assert!(plate > last_marker);
-        let pulsing: Vec<u32> = out
-            .iter()
-            .filter(|i| i.kind & FLAG_PULSE != 0)
-            .map(kind)
-            .collect();
-        assert_eq!(pulsing, [KIND_PLATE, KIND_ICON]);
-    }
-
-    #[test]
-    fn second_eye_shows_the_same_labels_shifted() {
-        let mut frame = OverlayFrame::new();
-        let at = Vec3::new(0.0, 0.0, -2.0);
-        push(&mut frame, label(at, SensorState::Normal, 0), "a");
-        push(
-            &mut frame,
-            label(at + Vec3::X * 0.01, SensorState::Normal, 1),
-            "b",
-        );
-        let mut scene = OverlayScene::new(font());
-        scene.set_frame(&frame);
-        let (mut left, mut right) = (Vec::new(), Vec::new());
-        let l = scene.build_view(
-            0,
-            &view_from(Vec3::new(-0.032, 0.0, 0.0)),
-            VIEWPORT,
-            1.0,
-            &mut left,
-        );
-        let r = scene.build_view(
-            1,
-            &view_from(Vec3::new(0.032, 0.0, 0.0)),
-            VIEWPORT,
-            1.0,
-            &mut right,
-        );
-        assert_eq!(l, r);
-        assert_eq!(left.len(), right.len());
-        let (pl, _) = scene.placed(0);
-        let (pr, _) = scene.placed(1);
-        assert!(pr[1].screen_pos[0] < pl[1].screen_pos[0]);
-        assert_eq!(pl[0].as_marker, pr[0].as_marker);
-    }
-
-    #[test]
-    fn pixel_scale_scales_everything_and_labels_outside_draw_nothing() {
-        let mut frame = OverlayFrame::new();
-        push(
-            &mut frame,
-            label(Vec3::new(0.0, 0.0, -3.0), SensorState::Stale, 0),
-            "Flow",
-        );
-        push(
-            &mut frame,
-            label(Vec3::new(0.0, 0.0, 3.0), SensorState::Alarm, 0),
-            "behind",
-        );
-        let mut scene = OverlayScene::new(font());
-        scene.set_frame(&frame);
-        let v = view_from(Vec3::ZERO);
-        let (mut one, mut two) = (Vec::new(), Vec::new());
-        scene.build_view(0, &v, VIEWPORT, 1.0, &mut one);
-        let counts = scene.build_view(0, &v, VIEWPORT, 2.0, &mut two);
-        assert_eq!(counts.labels, 1, "the label behind the camera is not drawn");
-        assert_eq!(one.len(), two.len());
-        let w = |i: &OverlayInstance| i.geom[2] - i.geom[0];
-        let plate = |v: &[OverlayInstance]| v.iter().copied().find(|i| kind(i) == KIND_PLATE);
-        let (Some(p1), Some(p2)) = (plate(&one), plate(&two)) else {
-            panic!("plates")
-        };
-        assert!((w(&p2) - 2.0 * w(&p1)).abs() < 1e-3);
-        // Corner radius and border scale too (in 1/16 px, so within a unit of rounding).
-        for i in 0..2 {
-            let (a, b) = (i32::from(p1.aux[i]), i32::from(p2.aux[i]));
-            assert!((b - 2 * a).abs() <= 1, "{p1:?} {p2:?}");
-        }
-        let k = scene.placed(0).0[0].scale * 2.0;
-        assert!((f32::from(p2.aux[0]) / LENGTH_UNITS_PER_PX - CORNER_R * k).abs() < 0.1);
-        // The stale label shows its age line: more glyphs than the value and name alone.
-        let glyphs = one.iter().filter(|i| kind(i) == KIND_GLYPH).count();
-        assert_eq!(glyphs, 4 + 6 + "2minago".len());
-        // Garbage scale falls back to 1.
-        let mut three = Vec::new();
-        scene.build_view(0, &v, VIEWPORT, f32::NAN, &mut three);
-        assert_eq!(three, one);
-    }
-
-    #[test]
-    fn long_text_is_cut_and_the_label_stays_bounded() {
-        let mut frame = OverlayFrame::new();
-        let name = "A very long sensor name that nobody would ever read to its end anyway";
-        push(
-            &mut frame,
-            label(Vec3::new(0.0, 0.0, -3.0), SensorState::Normal, 0),
-            name,
-        );
-        let mut scene = OverlayScene::new(font());
-        scene.set_frame(&frame);
-        let size = scene.inputs()[0].size_px;
-        assert!(
-            size[0] <= MAX_TEXT_W + ICON_PX + ICON_GAP + 2.0 * PAD_X + 1.0,
-            "{size:?}"
-        );
-        assert!(size[1] > 40.0 && size[1] < 100.0, "{size:?}");
-    }
-
-    #[test]
-    fn repeated_views_allocate_nothing() {
-        let mut frame = OverlayFrame::new();
-        for i in 0..200 {
-            let x = (i % 20) as f32 * 0.6 - 6.0;
-            let y = (i / 20) as f32 * 0.5 - 2.5;
-            let state = [SensorState::Normal, SensorState::Alarm, SensorState::Stale][i % 3];
-            push(&mut frame, label(Vec3::new(x, y, -8.0), state, 0), "Sensor");
-        }
-        let mut scene = OverlayScene::new(font());
-        scene.set_frame(&frame);
-        let v = view_from(Vec3::ZERO);
-        let mut out = Vec::new();
-        scene.build_view(0, &v, VIEWPORT, 1.0, &mut out);
-        scene.build_view(1, &v, VIEWPORT, 1.0, &mut out);
-        let caps = (
-            out.capacity(),
-            scene.local.capacity(),
-            scene.quads.capacity(),
-        );
-        let local_len = scene.local.len();
-        for _ in 0..3 {
-            out.clear();
-            scene.build_view(0, &v, VIEWPORT, 1.0, &mut out);
-            scene.build_view(1, &v, VIEWPORT, 1.0, &mut out);
-        }
-        assert_eq!(
-            caps,
-            (
-                out.capacity(),
-                scene.local.capacity(),
-                scene.quads.capacity()
-            )
-        );
-        assert_eq!(
-            local_len,
-            scene.local.len(),
-            "labels are built once per frame"
-        );
-    }
-
-    /// `cargo test --release --lib overlay::scene -- --ignored --nocapture`
-    #[test]
-    #[ignore = "micro-benchmark; run in release with --nocapture"]
-    fn bench_two_thousand_labels_two_views() {
-        let mut frame = OverlayFrame::new();
-        let spark: Vec<f32> = (0..60)
-            .map(|i| (i as f32 * 0.3).sin() * 0.5 + 0.5)
-            .collect();
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut rnd = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 24) as f32
-        };
-        let states = [
-            SensorState::Normal,
-            SensorState::Normal,
-            SensorState::Warning,
-            SensorState::Alarm,
-            SensorState::Stale,
-        ];
-        for i in 0..2000 {
-            let p = Vec3::new(rnd() * 24.0 - 12.0, rnd() * 12.0 - 6.0, -rnd() * 25.0 - 1.0);
-            let state = states[i % states.len()];
-            frame.push(OverlayLabel {
-                input: label(p, state, 0),
-                name: "Motor winding temperature",
-                value: "21.5 °C",
-                age: (state == SensorState::Stale).then_some("12 s ago"),
-                style: state.style(),
-                sparkline: &spark,
-            });
-        }
-        let mut scene = OverlayScene::new(font());
-        let t = std::time::Instant::now();
-        scene.set_frame(&frame);
-        let set = t.elapsed();
-        let v = view_from(Vec3::ZERO);
-        let mut out = Vec::new();
-        scene.build_view(0, &v, VIEWPORT, 1.0, &mut out);
-        let runs = 200;
-        let t = std::time::Instant::now();
-        let mut counts = ViewCounts::default();
-        for _ in 0..runs {
-            out.clear();
-            counts = scene.build_view(0, &v, VIEWPORT, 1.0, &mut out);
-            scene.build_view(1, &v, VIEWPORT, 1.0, &mut out);
-        }
-        println!(
-            "set_frame {set:?}; two views {:?} per frame; per view {counts:?}",
-            t.elapsed() / runs
-        );
-    }
-}
+mod tests;

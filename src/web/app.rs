@@ -88,6 +88,26 @@ pub struct Stats {
     pub markers_drawn: u32,
     /// What each label shows and where it was drawn in the inline view.
     pub labels: Vec<LabelStats>,
+    /// Bytes of label instances uploaded by the last frame (only the labels that changed).
+    pub overlay_upload_bytes: u64,
+    /// Per-node state (tint) uploads of the inline view.
+    pub node_upload: NodeUploadStats,
+}
+
+/// `stats().nodeUpload`: what recolouring parts costs on the GPU bus.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeUploadStats {
+    /// Bytes written by the last tint change.
+    pub last_bytes: u64,
+    /// Range writes of the last tint change.
+    pub last_writes: usize,
+    /// The largest single tint change so far, in bytes.
+    pub max_bytes: u64,
+    /// Its range writes.
+    pub max_writes: usize,
+    /// Sensors with a tint after that change.
+    pub max_tinted: usize,
 }
 
 /// One sensor label as `stats().labels[i]` shows it.
@@ -537,6 +557,7 @@ impl App {
                 age: label.detail.as_deref(),
                 style: label.style(),
                 sparkline: &label.sparkline,
+                spark_levels: label.spark_levels,
             });
             tints.push((anchor.node, label.tint));
         }
@@ -548,6 +569,15 @@ impl App {
             }
             if tints_changed {
                 r.set_node_tints(&tints);
+                let (bytes, writes) = r.last_node_upload();
+                let mut s = self.stats.borrow_mut();
+                s.node_upload.last_bytes = bytes;
+                s.node_upload.last_writes = writes;
+                if bytes >= s.node_upload.max_bytes {
+                    s.node_upload.max_bytes = bytes;
+                    s.node_upload.max_writes = writes;
+                    s.node_upload.max_tinted = tints.iter().filter(|(_, t)| t.is_some()).count();
+                }
             }
         }
         if let Some(xr) = self.xr.as_ref() {
@@ -686,6 +716,7 @@ impl App {
         };
         let result = renderer.render(&matrices);
         let gpu_error = renderer.take_gpu_error();
+        let overlay_upload = renderer.overlay_upload_bytes();
         // The model's geometry arrives over several frames: draw each step as it lands.
         let uploading = renderer.uploading();
         let ended = now();
@@ -705,6 +736,7 @@ impl App {
                 s.overlay_draw_calls = frame.overlay_draw_calls;
                 s.labels_drawn = frame.labels_drawn;
                 s.markers_drawn = frame.markers_drawn;
+                s.overlay_upload_bytes = overlay_upload;
                 s.cpu_ms_last_frame = ended - started;
                 if s.first_frame_ms.is_none() {
                     s.first_frame_ms = Some(ended);

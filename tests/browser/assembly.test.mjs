@@ -348,6 +348,11 @@ for (const backend of BACKENDS) {
         t.diagnostic(`${backend}: magenta pixels ${before} -> ${after} of ${width * height} (${TINT_SENSORS} of ${gen.parts} parts tinted)`);
         assert.ok(before < 20, `${before} magenta pixels before any reading`);
         assert.ok(after > 500, `only ${after} magenta pixels once ${TINT_SENSORS} parts are tinted`);
+        // Recolouring uploads only the recoloured parts' state: at most 32 bytes each.
+        const up = (await h.stats(page)).nodeUpload;
+        t.diagnostic(`${backend}: largest tint upload ${up.maxBytes} bytes in ${up.maxWrites} writes with ${up.maxTinted} parts tinted`);
+        assert.ok(up.maxTinted >= 1 && up.maxBytes > 0, JSON.stringify(up));
+        assert.ok(up.maxBytes <= 32 * TINT_SENSORS, `${up.maxBytes} bytes uploaded to tint ${TINT_SENSORS} parts`);
 
         // A click in the middle of a tinted part selects it: the card names its sensor.
         const at = solidestPixel(mask, width, height);
