@@ -210,6 +210,13 @@ struct TwinOverlay {
     spare_tints: Vec<(usize, Option<crate::overlay::color::Tint>)>,
     last_build_ms: f64,
     last_updates: u64,
+    /// When every label was last rebuilt (ages and staleness move with time), and whether from
+    /// the live store.
+    last_full_ms: f64,
+    full_from_live: bool,
+    /// Per label, its sensor's update count when it was last built: a rebuild redoes only the
+    /// labels whose sensor has new readings.
+    label_updates: Vec<u64>,
     /// Stands in for the store when the manifest has no live source: every sensor "no data".
     no_data: SensorStore,
     /// The history window, for the detail card's min/max.
@@ -494,6 +501,7 @@ impl App {
     ) {
         let mut a = app.borrow_mut();
         let anchors = sensor_anchors(manifest, model, placement);
+        let n = anchors.len();
         a.twin = Some(TwinOverlay {
             sensors: manifest.sensors.clone(),
             labels: vec![SensorLabel::default(); anchors.len()],
@@ -504,6 +512,9 @@ impl App {
             tints: Vec::new(),
             last_build_ms: f64::NEG_INFINITY,
             last_updates: 0,
+            last_full_ms: f64::NEG_INFINITY,
+            full_from_live: false,
+            label_updates: vec![0; n],
             no_data: SensorStore::new(manifest),
             window_ms: manifest.history.window_seconds * 1000.0,
         });
@@ -533,17 +544,33 @@ impl App {
         twin.last_updates = changed;
         twin.last_build_ms = now_ms;
         let store = self.live.as_ref().map_or(&twin.no_data, |l| l.store());
+        // Every label once a second or when the store changes; otherwise only those whose
+        // sensor has new readings (10,000 sensors at 10 Hz change a sixth of them per frame).
+        let full = refresh_xr
+            || now_ms - twin.last_full_ms >= 1000.0
+            || twin.full_from_live != self.live.is_some();
+        if full {
+            twin.last_full_ms = now_ms;
+            twin.full_from_live = self.live.is_some();
+        }
         // Built into the spare buffer and compared with the shown one, then swapped: no copy
         // of the whole frame per rebuild, and the buffers' allocations are reused.
         let mut frame = std::mem::take(&mut twin.spare);
         frame.clear();
         let mut tints = std::mem::take(&mut twin.spare_tints);
         tints.clear();
-        for (anchor, label) in twin.anchors.iter().zip(twin.labels.iter_mut()) {
+        for (k, (anchor, label)) in twin.anchors.iter().zip(twin.labels.iter_mut()).enumerate() {
             let Some(sensor) = twin.sensors.get(anchor.sensor) else {
                 continue;
             };
-            sensor_label(anchor.sensor, sensor, store, now_ms, label);
+            let count = store.update_count(anchor.sensor);
+            let seen = twin.label_updates.get_mut(k);
+            if full || seen.as_deref() != Some(&count) {
+                sensor_label(anchor.sensor, sensor, store, now_ms, label);
+                if let Some(seen) = seen {
+                    *seen = count;
+                }
+            }
             frame.push(OverlayLabel {
                 input: LabelInput {
                     position: anchor.position,
