@@ -185,12 +185,20 @@ fn view_uniform_carries_the_light_towards_the_upper_front_left() {
     let behind = Mat4::from_rotation_y(std::f32::consts::PI) * view;
     assert!(uniforms::Lighting::headlight(behind).key_dir.z < 0.0);
     let u = ViewUniform::new(Mat4::IDENTITY, Vec3::new(0.0, 0.0, 5.0), &lighting);
-    assert_eq!(u.eye, [0.0, 0.0, 5.0, 0.0], "no small-part skipping unless asked");
+    assert_eq!(
+        u.eye,
+        [0.0, 0.0, 5.0, 0.0],
+        "no small-part skipping unless asked"
+    );
     // 4 px at a 600 px high view with a 90° vertical field of view (y scale 1, so a focal
     // length of 300 px): radius below 2 / 300 of the distance.
     let proj = Mat4::IDENTITY;
     let skipping = u.skip_parts_below(4.0, proj, 600.0);
-    assert!((skipping.eye[3] - 2.0 / 300.0).abs() < 1e-6, "{}", skipping.eye[3]);
+    assert!(
+        (skipping.eye[3] - 2.0 / 300.0).abs() < 1e-6,
+        "{}",
+        skipping.eye[3]
+    );
     assert_eq!(u.skip_parts_below(0.0, proj, 600.0).eye[3], 0.0);
     assert_eq!(u.skip_parts_below(f32::NAN, proj, 600.0).eye[3], 0.0);
 }

@@ -175,9 +175,9 @@ fn parts_are_boxes_cylinders_flanges_and_sheets_facing_outwards() {
         let prim = &mesh.primitives[0];
         triangle_counts.insert(prim.indices.len() / 3);
         for tri in prim.indices.chunks_exact(3) {
-            let [a, b, c] = [0, 1, 2].map(|k| prim.vertices[tri[k] as usize]);
-            let e1 = [0, 1, 2].map(|k| b.position[k] - a.position[k]);
-            let e2 = [0, 1, 2].map(|k| c.position[k] - a.position[k]);
+            let [a, b, c] = [0, 1, 2].map(|k| prim.positions[tri[k] as usize]);
+            let e1 = [0, 1, 2].map(|k| b[k] - a[k]);
+            let e2 = [0, 1, 2].map(|k| c[k] - a[k]);
             let face = [
                 e1[1] * e2[2] - e1[2] * e2[1],
                 e1[2] * e2[0] - e1[0] * e2[2],
@@ -185,7 +185,8 @@ fn parts_are_boxes_cylinders_flanges_and_sheets_facing_outwards() {
             ];
             let area2 = face.iter().map(|f| f * f).sum::<f32>().sqrt();
             assert!(area2 > 1e-9, "{:?}: a degenerate triangle", mesh.name);
-            let n = [0, 1, 2].map(|k| a.normal[k] + b.normal[k] + c.normal[k]);
+            let [na, nb, nc] = [0, 1, 2].map(|k| prim.normal16(tri[k] as usize));
+            let n = [0, 1, 2].map(|k| f32::from(na[k]) + f32::from(nb[k]) + f32::from(nc[k]));
             let dot: f32 = (0..3).map(|k| face[k] * n[k]).sum();
             assert!(
                 dot > 0.0,
@@ -325,8 +326,8 @@ fn units_stand_apart_on_a_floor_grid() {
                 let node = &model.nodes[p];
                 let w = node.world.to_cols_array();
                 let mesh = &model.meshes[node.mesh.expect("a part")];
-                for v in &mesh.primitives[0].vertices {
-                    let q = transform_point(&w, v.position);
+                for &v in &mesh.primitives[0].positions {
+                    let q = transform_point(&w, v);
                     for k in 0..3 {
                         lo[k] = lo[k].min(q[k]);
                         hi[k] = hi[k].max(q[k]);

@@ -27,8 +27,9 @@ use accessor::Accessor;
 /// keyed by the URI as written in the file.
 pub type Resources = HashMap<String, Vec<u8>>;
 
-/// Most vertices all primitives together may have. At 48 bytes a vertex this is 768 MiB, as
-/// much as a wasm32 heap can be expected to spare next to the indices.
+/// Most vertices all primitives together may have. Stored at 20 to 36 bytes a vertex (see
+/// [`Primitive`]) this is 320 to 576 MiB, as much as a wasm32 heap can be expected to spare
+/// next to the indices (the loader's 48-byte working copy is one primitive at a time).
 const MAX_TOTAL_VERTICES: u64 = 16_000_000;
 
 /// Most triangle-list indices all primitives together may have (192 MiB).
@@ -613,11 +614,7 @@ impl<'a> PrimitiveSource<'_, 'a> {
         let mut vertices = read_vertices(&inputs)?;
         let indices = triangle_list(mode, self.index_list(&inputs)?);
         fill_missing_normals(&mut vertices, &indices);
-        Ok(Some(Primitive {
-            vertices,
-            indices,
-            material,
-        }))
+        Ok(Some(Primitive::from_vertices(&vertices, indices, material)))
     }
 
     fn inputs(&self, primitive: &json::mesh::Primitive) -> Result<Inputs<'a>, ModelProblem> {

@@ -50,9 +50,9 @@ impl ModelError {
     }
 }
 
-/// Vertex layout shared with `shaders/mesh.wgsl` (locations 0..=3).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+/// One vertex, decoded: what the loader reads and what [`Primitive::vertices`] returns. The
+/// model stores vertices compactly instead (see [`Primitive`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Vertex {
     /// Position in the node's local space, metres after unit scaling.
     pub position: [f32; 3],
@@ -62,6 +62,111 @@ pub struct Vertex {
     pub uv: [f32; 2],
     /// Linear RGBA vertex colour (white when absent).
     pub color: [f32; 4],
+}
+
+/// A triangle list with one material, stored compactly: 20 bytes a vertex (position and
+/// normal), plus 8 for texture coordinates and 8 for vertex colours only when the primitive has
+/// them. Normals and colours are quantised as the GPU receives them anyway (snorm16, unorm16).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Primitive {
+    /// Positions in the node's local space, metres after unit scaling.
+    pub positions: Vec<[f32; 3]>,
+    /// Unit normals as snorm16, one per position.
+    pub normals: Vec<[i16; 3]>,
+    /// Texture coordinate set 0, one per position; empty when the primitive has none (zero).
+    pub uvs: Vec<[f32; 2]>,
+    /// Linear RGBA vertex colours as unorm16, one per position; empty when none (white).
+    pub colors: Vec<[u16; 4]>,
+    /// Triangle-list indices into the vertices, always a multiple of 3 and in range.
+    pub indices: Vec<u32>,
+    /// Index into [`TwinModel::materials`] (the default material is always present).
+    pub material: usize,
+}
+
+/// Unorm16 white: the colour of a vertex without one.
+pub const WHITE16: [u16; 4] = [u16::MAX; 4];
+
+impl Primitive {
+    /// A primitive of `vertices` (quantised), keeping texture coordinates only when some are
+    /// not zero and colours only when some are not white.
+    pub fn from_vertices(vertices: &[Vertex], indices: Vec<u32>, material: usize) -> Self {
+        let has_uv = vertices.iter().any(|v| v.uv != [0.0; 2]);
+        let colors: Vec<[u16; 4]> = vertices.iter().map(|v| v.color.map(unorm16)).collect();
+        let has_color = colors.iter().any(|c| *c != WHITE16);
+        Self {
+            positions: vertices.iter().map(|v| v.position).collect(),
+            normals: vertices.iter().map(|v| v.normal.map(snorm16)).collect(),
+            uvs: if has_uv {
+                vertices.iter().map(|v| v.uv).collect()
+            } else {
+                Vec::new()
+            },
+            colors: if has_color { colors } else { Vec::new() },
+            indices,
+            material,
+        }
+    }
+
+    /// Number of vertices.
+    pub fn vertex_count(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Vertex `i`'s normal, quantised (zero when out of range).
+    pub fn normal16(&self, i: usize) -> [i16; 3] {
+        self.normals.get(i).copied().unwrap_or_default()
+    }
+
+    /// Vertex `i`'s texture coordinates (zero when the primitive has none).
+    pub fn uv(&self, i: usize) -> [f32; 2] {
+        self.uvs.get(i).copied().unwrap_or_default()
+    }
+
+    /// Vertex `i`'s colour, quantised (white when the primitive has none).
+    pub fn color16(&self, i: usize) -> [u16; 4] {
+        self.colors.get(i).copied().unwrap_or(WHITE16)
+    }
+
+    /// Every vertex, decoded (for tools and tests; drawing reads the compact arrays).
+    pub fn vertices(&self) -> Vec<Vertex> {
+        (0..self.vertex_count())
+            .map(|i| Vertex {
+                position: self.positions[i],
+                normal: self.normal16(i).map(|c| (f32::from(c) / 32767.0).max(-1.0)),
+                uv: self.uv(i),
+                color: self.color16(i).map(|c| f32::from(c) / 65535.0),
+            })
+            .collect()
+    }
+
+    /// Bytes of vertex and index data held.
+    pub fn heap_bytes(&self) -> usize {
+        self.positions.len() * 12
+            + self.normals.len() * 6
+            + self.uvs.len() * 8
+            + self.colors.len() * 8
+            + self.indices.len() * 4
+    }
+}
+
+/// `v` in -1..=1 as snorm16 (non-finite as zero).
+pub fn snorm16(v: f32) -> i16 {
+    let v = if v.is_finite() {
+        v.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    (v * 32767.0).round() as i16
+}
+
+/// `v` in 0..=1 as unorm16 (non-finite as zero).
+pub fn unorm16(v: f32) -> u16 {
+    let v = if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (v * 65535.0).round() as u16
 }
 
 /// A node of the scene graph, flattened; index equals the glTF node index.
@@ -80,17 +185,6 @@ pub struct Node {
     pub world: Mat4,
     /// Index into [`TwinModel::meshes`].
     pub mesh: Option<usize>,
-}
-
-/// A triangle list with one material.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Primitive {
-    /// Vertices (de-indexed input stays non-indexed: `indices` then counts 0..n).
-    pub vertices: Vec<Vertex>,
-    /// Triangle-list indices into `vertices`, always a multiple of 3 and in range.
-    pub indices: Vec<u32>,
-    /// Index into [`TwinModel::materials`] (the default material is always present).
-    pub material: usize,
 }
 
 /// A glTF mesh: one or more primitives.
@@ -260,8 +354,8 @@ impl TwinModel {
                 continue;
             };
             for p in &mesh.primitives {
-                for v in &p.vertices {
-                    let w = node.world.transform_point3(Vec3::from(v.position));
+                for &v in &p.positions {
+                    let w = node.world.transform_point3(Vec3::from(v));
                     min = min.min(w);
                     max = max.max(w);
                 }

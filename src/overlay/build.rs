@@ -87,8 +87,8 @@ fn subtree_bounds(model: &TwinModel, root: usize, placement: Mat4) -> Option<Aab
             continue;
         };
         let m = placement * node.world;
-        for v in mesh.primitives.iter().flat_map(|p| &p.vertices) {
-            let w = m.transform_point3(Vec3::from(v.position));
+        for &v in mesh.primitives.iter().flat_map(|p| &p.positions) {
+            let w = m.transform_point3(Vec3::from(v));
             min = min.min(w);
             max = max.max(w);
         }
@@ -293,15 +293,15 @@ mod tests {
     fn model() -> TwinModel {
         let cube = |y0: f32, y1: f32| Mesh {
             name: None,
-            primitives: vec![Primitive {
-                vertices: vec![
+            primitives: vec![Primitive::from_vertices(
+                &[
                     vertex([-0.5, y0, -0.5]),
                     vertex([0.5, y1, 0.5]),
                     vertex([0.5, y0, -0.5]),
                 ],
-                indices: vec![0, 1, 2],
-                material: 0,
-            }],
+                vec![0, 1, 2],
+                0,
+            )],
         };
         let node = |name: &str, parent, children, world: Mat4, mesh| Node {
             name: Some(name.into()),

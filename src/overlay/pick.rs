@@ -75,11 +75,7 @@ pub fn pick_node(model: &TwinModel, placement: Mat4, ray: Ray) -> Option<(usize,
         let dir = inv.transform_vector3(ray.dir);
         for p in &mesh.primitives {
             for tri in p.indices.chunks_exact(3) {
-                let v = |k: usize| {
-                    p.vertices
-                        .get(tri[k] as usize)
-                        .map(|v| Vec3::from(v.position))
-                };
+                let v = |k: usize| p.positions.get(tri[k] as usize).map(|&v| Vec3::from(v));
                 let (Some(a), Some(b), Some(c)) = (v(0), v(1), v(2)) else {
                     continue;
                 };
@@ -157,11 +153,11 @@ mod tests {
         };
         let quad = Mesh {
             name: None,
-            primitives: vec![Primitive {
-                vertices: vec![v(-0.5, -0.5), v(0.5, -0.5), v(0.5, 0.5), v(-0.5, 0.5)],
-                indices: vec![0, 1, 2, 0, 2, 3],
-                material: 0,
-            }],
+            primitives: vec![Primitive::from_vertices(
+                &[v(-0.5, -0.5), v(0.5, -0.5), v(0.5, 0.5), v(-0.5, 0.5)],
+                vec![0, 1, 2, 0, 2, 3],
+                0,
+            )],
         };
         let node = |name: &str, parent, children: Vec<usize>, z: f32, mesh| Node {
             name: Some(name.into()),

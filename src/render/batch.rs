@@ -212,7 +212,7 @@ pub fn plan(
         let mirrored = node.world.determinant() < 0.0;
         let mut node_bounds: Option<Aabb> = None;
         for (prim_i, prim) in mesh.primitives.iter().enumerate() {
-            let nv = prim.vertices.len();
+            let nv = prim.vertex_count();
             let ni = prim.indices.len() - prim.indices.len() % 3;
             if nv == 0 || ni == 0 {
                 continue;
@@ -317,7 +317,7 @@ fn choose_instanced(
     }
     for (&(key, mesh, primitive), &n) in &uses {
         if n >= INSTANCE_MIN_PARTS {
-            let nv = model.meshes[mesh].primitives[primitive].vertices.len() as u64;
+            let nv = model.meshes[mesh].primitives[primitive].vertex_count() as u64;
             candidates.push(((n as u64 - 1) * nv, key, mesh, primitive));
         }
     }
@@ -435,18 +435,16 @@ pub fn piece_data(
     let Some(src) = prim.indices.get(..piece.indices as usize) else {
         return;
     };
-    vertices.extend(prim.vertices.iter().map(|v| GpuVertex {
-        position: v.position,
-        normal: [
-            snorm16(v.normal[0]),
-            snorm16(v.normal[1]),
-            snorm16(v.normal[2]),
-            0,
-        ],
-        uv: v.uv,
-        color: v.color.map(unorm16),
-        node: piece.slot,
-        material: piece.material,
+    vertices.extend(prim.positions.iter().enumerate().map(|(i, &position)| {
+        let [x, y, z] = prim.normal16(i);
+        GpuVertex {
+            position,
+            normal: [x, y, z, 0],
+            uv: prim.uv(i),
+            color: prim.color16(i),
+            node: piece.slot,
+            material: piece.material,
+        }
     }));
     indices.extend(src.iter().map(|&i| i + piece.base_vertex));
 }
@@ -525,24 +523,6 @@ fn pack_batch(key: BatchKey, items: &[Item], max_bytes: u64, out: &mut BatchPlan
     }
 }
 
-fn snorm16(v: f32) -> i16 {
-    let v = if v.is_finite() {
-        v.clamp(-1.0, 1.0)
-    } else {
-        0.0
-    };
-    (v * 32767.0).round() as i16
-}
-
-fn unorm16(v: f32) -> u16 {
-    let v = if v.is_finite() {
-        v.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    (v * 65535.0).round() as u16
-}
-
 fn union(a: &Aabb, b: &Aabb) -> Aabb {
     Aabb {
         min: a.min.min(b.min),
@@ -554,8 +534,8 @@ fn union(a: &Aabb, b: &Aabb) -> Aabb {
 fn world_bounds(world: Mat4, prim: &crate::model::Primitive) -> Aabb {
     let mut min = Vec3::splat(f32::INFINITY);
     let mut max = Vec3::splat(f32::NEG_INFINITY);
-    for v in &prim.vertices {
-        let p = Vec3::from(v.position);
+    for &v in &prim.positions {
+        let p = Vec3::from(v);
         min = min.min(p);
         max = max.max(p);
     }

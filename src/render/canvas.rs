@@ -452,7 +452,9 @@ impl Renderer {
 
     /// Bytes of label instances the last frame wrote (only the labels that changed).
     pub fn overlay_upload_bytes(&self) -> u64 {
-        self.overlay.as_ref().map_or(0, OverlayPass::last_upload_bytes)
+        self.overlay
+            .as_ref()
+            .map_or(0, OverlayPass::last_upload_bytes)
     }
 
     /// Whether a label is animating (a live alarm pulses): keep requesting frames while true,

@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn nothing_changed_writes_nothing() {
         assert!(runs(&[1, 2, 3], &[1, 2, 3], 4).is_empty());
-        assert!(runs(&[1, 2, 3, 4], &[1, 2], 4).is_empty(), "a shorter array needs no write");
+        assert!(
+            runs(&[1, 2, 3, 4], &[1, 2], 4).is_empty(),
+            "a shorter array needs no write"
+        );
     }
 
     #[test]
@@ -104,7 +107,10 @@ mod tests {
             if gap < 8 {
                 assert!(written < new.len(), "gap {gap}: wrote everything");
             }
-            assert!(r.windows(2).all(|w| w[1].start - w[0].end > gap), "gap {gap}: {r:?}");
+            assert!(
+                r.windows(2).all(|w| w[1].start - w[0].end > gap),
+                "gap {gap}: {r:?}"
+            );
         }
     }
 }

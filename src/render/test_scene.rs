@@ -31,11 +31,7 @@ pub(crate) fn cube(material: usize) -> Primitive {
         }
         indices.extend([base, base + 1, base + 2, base, base + 2, base + 3]);
     }
-    Primitive {
-        vertices,
-        indices,
-        material,
-    }
+    Primitive::from_vertices(&vertices, indices, material)
 }
 
 /// `materials` plain materials of distinct colours (every fourth double-sided) plus the

@@ -10,7 +10,7 @@ use crate::overlay::bvh::{self, BoxRay, BvhNode, WalkStats};
 /// Parts per leaf of the part BVH.
 const PARTS_PER_LEAF: usize = 4;
 /// Triangles per leaf of a mesh's BVH.
-const TRIANGLES_PER_LEAF: usize = 4;
+const TRIANGLES_PER_LEAF: usize = 8;
 /// Meshes with more triangles than this get their own BVH; smaller ones are tested whole.
 const TRIANGLE_BVH_MIN: usize = 32;
 /// A part's box is its vertices' when its mesh has at most this many, else its mesh's local box
@@ -313,7 +313,7 @@ impl PickMesh {
         let mut triangles = Vec::new();
         for p in &mesh.primitives {
             let base = positions.len() as u32;
-            positions.extend(p.vertices.iter().map(|v| Vec3::from(v.position)));
+            positions.extend(p.positions.iter().map(|&v| Vec3::from(v)));
             let all = &positions[base as usize..];
             // `pick_node` skips triangles with an index out of range; one with a non-finite
             // vertex never hits (Möller–Trumbore's `t` comes out NaN), so both are left out.

@@ -56,7 +56,7 @@ fn vertex(p: Vec3) -> Vertex {
 
 /// A unit cube around the origin: 8 vertices, 12 triangles.
 fn cube_mesh() -> Mesh {
-    let vertices = (0..8)
+    let vertices: Vec<Vertex> = (0..8)
         .map(|i| {
             vertex(Vec3::new(
                 if i & 1 == 0 { -0.5 } else { 0.5 },
@@ -72,11 +72,7 @@ fn cube_mesh() -> Mesh {
     ];
     Mesh {
         name: None,
-        primitives: vec![Primitive {
-            vertices,
-            indices,
-            material: 0,
-        }],
+        primitives: vec![Primitive::from_vertices(&vertices, indices, 0)],
     }
 }
 
@@ -109,11 +105,7 @@ fn sphere_mesh() -> Mesh {
     let half = indices.len() / 2 / 3 * 3;
     let mut second = indices.split_off(half);
     second.extend([0, 1, 9999]);
-    let prim = |indices| Primitive {
-        vertices: vertices.clone(),
-        indices,
-        material: 0,
-    };
+    let prim = |indices| Primitive::from_vertices(&vertices, indices, 0);
     Mesh {
         name: None,
         primitives: vec![prim(indices), prim(second)],
