@@ -329,6 +329,20 @@ impl TwinModel {
             .sum()
     }
 
+    /// Per node, whether it is reachable from the roots (drawn).
+    pub fn drawn_mask(&self) -> Vec<bool> {
+        let mut stack: Vec<usize> = self.roots.clone();
+        let mut seen = vec![false; self.nodes.len()];
+        while let Some(i) = stack.pop() {
+            if i >= self.nodes.len() || seen[i] {
+                continue;
+            }
+            seen[i] = true;
+            stack.extend(self.nodes[i].children.iter().copied());
+        }
+        seen
+    }
+
     /// Nodes reachable from the roots.
     pub fn drawn_nodes(&self) -> impl Iterator<Item = &Node> {
         let mut stack: Vec<usize> = self.roots.clone();

@@ -60,7 +60,12 @@ pub fn pick_label(placed: &[Placed], order: &[u32], px: [f32; 2]) -> Option<usiz
 /// without being linear in the model. The app picks through a [`PickIndex`].
 pub fn pick_node(model: &TwinModel, placement: Mat4, ray: Ray) -> Option<(usize, f32)> {
     let mut best: Option<(usize, f32)> = None;
+    let drawn = model.drawn_mask();
     for (index, node) in model.nodes.iter().enumerate() {
+        // A node outside the scene is not drawn, so it cannot be picked either.
+        if !drawn[index] {
+            continue;
+        }
         let Some(mesh) = node.mesh.and_then(|m| model.meshes.get(m)) else {
             continue;
         };

@@ -119,6 +119,8 @@ const INITIAL_VIEW_SLOTS: u64 = 4;
 /// Shader, layouts, shared sampler/fallback texture, per-view uniforms and pipelines for
 /// drawing [`GpuModel`]s.
 pub struct ModelPass {
+    /// Scratch for a view's draw ranges, reused by every `draw` (no allocation per view).
+    ranges: std::cell::RefCell<Vec<DrawRange>>,
     shader: wgpu::ShaderModule,
     pipeline_layout: wgpu::PipelineLayout,
     pub(crate) model_layout: wgpu::BindGroupLayout,
@@ -278,6 +280,7 @@ impl ModelPass {
             view_clips: Vec::new(),
             culling: true,
             pipelines: Vec::new(),
+            ranges: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -488,13 +491,28 @@ impl ModelPass {
         view: ViewSlot,
         viewport: Option<Viewport>,
     ) -> FrameStats {
-        let mut stats = FrameStats::default();
         let Some((_, set)) = self.pipelines.get(pipelines.0) else {
             // A PipelineSet from another ModelPass: nothing sensible to draw with.
-            return stats;
+            return FrameStats::default();
         };
-        let mut ranges = Vec::new();
+        let mut ranges = std::mem::take(&mut *self.ranges.borrow_mut());
         self.visible_ranges(model, model.root(), view, &mut ranges);
+        let stats = self.record(pass, model, set, view, viewport, &ranges);
+        *self.ranges.borrow_mut() = ranges;
+        stats
+    }
+
+    /// Records the draws of `ranges` (one view's visible chunks) into `pass`.
+    fn record(
+        &self,
+        pass: &mut wgpu::RenderPass<'_>,
+        model: &GpuModel,
+        set: &[wgpu::RenderPipeline; 4],
+        view: ViewSlot,
+        viewport: Option<Viewport>,
+        ranges: &[DrawRange],
+    ) -> FrameStats {
+        let mut stats = FrameStats::default();
         if ranges.is_empty() {
             return stats;
         }
@@ -510,7 +528,7 @@ impl ModelPass {
         let mut bound_buffer = None;
         let mut bound_texture = None;
         let mut bound_instances: Option<Range<u64>> = None;
-        for range in &ranges {
+        for range in ranges {
             let Some(batch) = model.batches.get(range.batch) else {
                 continue;
             };

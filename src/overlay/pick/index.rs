@@ -88,16 +88,20 @@ pub struct PickStats {
 type Best = Option<(u32, f32)>;
 
 impl PickIndex {
-    /// Builds the index for every node of `model` that has a mesh (as
-    /// [`pick_node`](super::pick_node) considers them).
+    /// Builds the index for every drawn node of `model` that has a mesh (as
+    /// [`pick_node`](super::pick_node) considers them; nodes outside the scene are not drawn).
     pub fn new(model: &TwinModel) -> Self {
         let mut slots: Vec<Option<u32>> = vec![None; model.meshes.len()];
         let mut meshes: Vec<PickMesh> = Vec::new();
         let mut parts = Vec::new();
         let mut boxes = Vec::new();
         let mut unboxed = Vec::new();
+        let drawn = model.drawn_mask();
         for (index, node) in model.nodes.iter().enumerate() {
-            let Some(m) = node.mesh.filter(|&m| m < model.meshes.len()) else {
+            let Some(m) = node
+                .mesh
+                .filter(|&m| m < model.meshes.len() && drawn[index])
+            else {
                 continue;
             };
             // A non-finite matrix gives a non-finite determinant: `pick_node` skips it too.

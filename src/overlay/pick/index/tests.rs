@@ -220,7 +220,8 @@ fn mesh_nodes(model: &TwinModel) -> Vec<usize> {
 fn bvh_picks_equal_brute_force_picks_on_random_rays() {
     let model = scene(3000, 1);
     let index = PickIndex::new(&model);
-    assert_eq!(index.part_count(), 3001);
+    // The stray node outside the scene's roots is not drawn, so not indexed.
+    assert_eq!(index.part_count(), 3000);
     assert!(
         !index.unboxed.is_empty(),
         "the scene has needles, tested without a box"
@@ -433,6 +434,25 @@ fn a_click_on_ten_thousand_parts_tests_only_a_few() {
     );
     assert!(most < 500, "at most {most} parts tested by one click");
     assert!(total.leaves <= total.parts);
+}
+
+#[test]
+fn parts_outside_the_scene_are_not_picked() {
+    // A 3×3 grid whose middle part is left out of the scene's roots: not drawn, not picked.
+    let mut model = grid(3);
+    model.roots.retain(|&r| r != 4);
+    let index = PickIndex::new(&model);
+    let down = |x: f32, z: f32| Ray {
+        origin: Vec3::new(x, 10.0, z),
+        dir: Vec3::NEG_Y,
+    };
+    assert_eq!(index.pick(Mat4::IDENTITY, down(2.0, 2.0)), None);
+    assert_eq!(pick_node(&model, Mat4::IDENTITY, down(2.0, 2.0)), None);
+    assert_eq!(index.part_count(), 8);
+    // Its neighbours still are.
+    let hit = index.pick(Mat4::IDENTITY, down(0.0, 2.0));
+    assert_eq!(hit.map(|(n, _)| n), Some(3));
+    assert_eq!(hit, pick_node(&model, Mat4::IDENTITY, down(0.0, 2.0)));
 }
 
 /// `cargo test --release -p twinlens --lib pick::index -- --ignored --nocapture`
