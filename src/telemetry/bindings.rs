@@ -11,6 +11,9 @@ use crate::manifest::Manifest;
 pub struct Bindings {
     /// Looked up once per JSON reading, so with a hash cheaper than SipHash (see [`KeyHasher`]).
     by_key: HashMap<String, usize, BuildHasherDefault<KeyHasher>>,
+    /// Every sensor's key in manifest order, so a guessed sensor is checked without the table
+    /// (see [`by_key_in_order`](Self::by_key_in_order)).
+    keys: KeyList,
     /// Exact topics (no wildcards) are a hash lookup; filters are matched in order.
     by_topic: HashMap<String, Vec<usize>>,
     filters: Vec<(String, usize)>,
@@ -22,8 +25,10 @@ impl Bindings {
     pub fn from_manifest(manifest: &Manifest) -> Bindings {
         let mut b = Bindings::default();
         for (i, s) in manifest.sensors.iter().enumerate() {
-            b.by_key
-                .insert(s.binding.key.clone().unwrap_or_else(|| s.id.clone()), i);
+            let key = s.binding.key.as_deref().unwrap_or(&s.id);
+            b.keys.text.push_str(key);
+            b.keys.ends.push(b.keys.text.len());
+            b.by_key.insert(key.to_owned(), i);
             if let Some(t) = &s.binding.topic {
                 if t.contains(['+', '#']) {
                     b.filters.push((t.clone(), i));
@@ -36,12 +41,43 @@ impl Bindings {
                     .insert((thing.clone(), normalize_path(path).to_owned()), i);
             }
         }
+        // Two sensors may share a key (a binding key equal to another sensor's id): the
+        // table keeps the last, and a guess must give what the table gives.
+        b.keys.owner = (0..b.keys.ends.len())
+            .map(|i| b.keys.get(i).and_then(|k| b.by_key(k)).unwrap_or(i))
+            .collect();
         b
     }
 
     /// The sensor a JSON reading's id names.
     pub fn by_key(&self, key: &str) -> Option<usize> {
         self.by_key.get(key).copied()
+    }
+
+    /// [`by_key`](Self::by_key), trying first the sensor that followed the previous reading's
+    /// sensor last time (`order` learns it). Sources send their readings in much the same
+    /// order frame after frame, so most ids are confirmed by one comparison with a key stored
+    /// next to its neighbours, instead of a probe into a table the size of the plant.
+    pub fn by_key_in_order(&self, key: &str, order: &mut KeyOrder) -> Option<usize> {
+        let guess = order.guess();
+        if let Some(g) = guess
+            && self
+                .keys
+                .get(g)
+                .is_some_and(|k| same(k.as_bytes(), key.as_bytes()))
+            && let Some(&owner) = self.keys.owner.get(g)
+        {
+            order.advance(None, owner);
+            return Some(owner);
+        }
+        let found = self.by_key(key)?;
+        order.advance(Some(found), found);
+        Some(found)
+    }
+
+    /// A fresh [`KeyOrder`] for these sensors, guessing manifest order until it learns better.
+    pub fn key_order(&self) -> KeyOrder {
+        KeyOrder::new(self.keys.ends.len())
     }
 
     /// Sensors bound to an MQTT topic (exact topics and matching filters).
@@ -82,6 +118,68 @@ impl Bindings {
         things.sort();
         things.dedup();
         things
+    }
+}
+
+/// Sensor keys stored end to end in manifest order.
+#[derive(Debug, Clone, Default)]
+struct KeyList {
+    text: String,
+    /// End of sensor `i`'s key in `text`; it starts at the previous one's end.
+    ends: Vec<usize>,
+    /// The sensor [`Bindings::by_key`] gives for sensor `i`'s key (`i` unless shared).
+    owner: Vec<usize>,
+}
+
+impl KeyList {
+    fn get(&self, i: usize) -> Option<&str> {
+        let start = match i.checked_sub(1) {
+            None => 0,
+            Some(before) => *self.ends.get(before)?,
+        };
+        self.text.get(start..*self.ends.get(i)?)
+    }
+}
+
+/// Which sensor followed which in the readings so far: the guesses of
+/// [`Bindings::by_key_in_order`]. A hint only: a wrong or stale guess costs one comparison,
+/// never a wrong answer, so it needs no reset when the source changes its order.
+#[derive(Debug, Clone, Default)]
+pub struct KeyOrder {
+    /// The previous reading's sensor (`next.len() - 1` before the first reading).
+    prev: usize,
+    /// `next[i]`: the sensor that followed sensor `i` last time (at first `i + 1`); the last
+    /// entry is for the first reading.
+    next: Vec<u32>,
+}
+
+impl KeyOrder {
+    fn new(sensors: usize) -> KeyOrder {
+        let mut next: Vec<u32> = (1..=sensors)
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        next.push(0);
+        KeyOrder {
+            prev: sensors,
+            next,
+        }
+    }
+
+    fn guess(&self) -> Option<usize> {
+        self.next.get(self.prev).map(|&g| g as usize)
+    }
+
+    /// The reading after `prev` was `sensor`; `learnt` when the guess was wrong.
+    fn advance(&mut self, learnt: Option<usize>, sensor: usize) {
+        if let Some(s) = learnt
+            && let Ok(s) = u32::try_from(s)
+            && let Some(n) = self.next.get_mut(self.prev)
+        {
+            *n = s;
+        }
+        if sensor < self.next.len() {
+            self.prev = sensor;
+        }
     }
 }
 
@@ -126,6 +224,23 @@ impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
         fold(self.0, K1)
     }
+}
+
+/// Whether two short strings (ids, member names) are equal, compared in place: for a few
+/// bytes a call to `memcmp` costs more than the comparison.
+#[inline(always)]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i), b.get(i)) {
+        if x != y {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 fn normalize_path(p: &str) -> &str {
@@ -186,5 +301,94 @@ mod tests {
         let worst = buckets.iter().copied().max().unwrap_or(0);
         assert!(worst <= 8, "{worst} ids in one bucket");
         assert_ne!(build.hash_one("ab"), build.hash_one("ab\0"));
+    }
+
+    /// Sensors `a`, `b` (bound by key `a`, the id of the first), `c` and `d`.
+    fn shared_key_bindings() -> Bindings {
+        let doc = serde_json::json!({
+            "name": "T", "model": { "url": "m.glb" },
+            "sensors": [
+                { "id": "a", "name": "A", "node": "N" },
+                { "id": "b", "name": "B", "node": "N", "binding": { "key": "a" } },
+                { "id": "c", "name": "C", "node": "N" },
+                { "id": "d", "name": "D", "node": "N", "binding": { "key": "plant.u0001.s7" } }
+            ]
+        });
+        match Manifest::parse(doc.to_string().as_bytes(), "t.json") {
+            Ok(m) => Bindings::from_manifest(&m),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn lookup_in_order_gives_what_the_table_gives_in_any_order() {
+        let b = shared_key_bindings();
+        let ids = [
+            "a",
+            "b",
+            "c",
+            "d",
+            "plant.u0001.s7",
+            "",
+            "ghost",
+            "plant.u0001.s",
+            "A",
+        ];
+        let mut order = b.key_order();
+        // Every id after every other, twice, so each guess is tried both right and wrong.
+        for _ in 0..2 {
+            for first in ids {
+                for then in ids {
+                    for id in [first, then] {
+                        assert_eq!(b.by_key_in_order(id, &mut order), b.by_key(id), "{id}");
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            b.by_key("a"),
+            Some(1),
+            "the later sensor keeps a shared key"
+        );
+        assert_eq!(b.by_key("b"), None);
+        // A hint from other bindings is only a hint.
+        let mut foreign = KeyOrder::new(1000);
+        for id in ids {
+            assert_eq!(b.by_key_in_order(id, &mut foreign), b.by_key(id), "{id}");
+        }
+        let mut empty = KeyOrder::default();
+        assert_eq!(b.by_key_in_order("c", &mut empty), Some(2));
+    }
+
+    #[test]
+    fn lookup_in_order_learns_the_order_of_the_source() {
+        let b = shared_key_bindings();
+        let mut order = b.key_order();
+        assert_eq!(order.guess(), Some(0), "manifest order at first");
+        for id in ["c", "plant.u0001.s7", "a"] {
+            assert!(b.by_key_in_order(id, &mut order).is_some());
+        }
+        // c → d → b (key "a") learnt: the same sequence is now guessed right throughout.
+        for (id, sensor) in [("c", 2), ("plant.u0001.s7", 3), ("a", 1)] {
+            assert_eq!(
+                order.guess().and_then(|g| b.keys.owner.get(g).copied()),
+                Some(sensor)
+            );
+            assert_eq!(b.by_key_in_order(id, &mut order), Some(sensor));
+        }
+    }
+
+    #[test]
+    fn short_strings_compare_like_slices() {
+        for (x, y) in [
+            ("", ""),
+            ("a", "a"),
+            ("a", "b"),
+            ("ab", "a"),
+            ("plant.u0001.s7", "plant.u0001.s7"),
+            ("plant.u0001.s7", "plant.u0001.s8"),
+        ] {
+            assert_eq!(same(x.as_bytes(), y.as_bytes()), x == y, "{x} {y}");
+        }
     }
 }

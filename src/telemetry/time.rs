@@ -56,7 +56,7 @@ pub fn parse_timestamp_str(s: &str) -> Result<f64, String> {
 }
 
 /// Epoch seconds or milliseconds (see the module docs) to milliseconds, range-checked.
-fn from_epoch_number(x: f64) -> Result<f64, String> {
+pub(crate) fn from_epoch_number(x: f64) -> Result<f64, String> {
     if !x.is_finite() {
         return Err(format!("{x} is not a finite time"));
     }
