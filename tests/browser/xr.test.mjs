@@ -247,7 +247,9 @@ async function settledGpu(page, timeoutMs = 30_000) {
     const gpu = (await xr(page)).gpu;
     same = JSON.stringify(gpu) === JSON.stringify(last) ? same + 1 : 0;
     last = gpu;
-    if (same >= 2) return gpu;
+    // Stable for a second: a session's objects are freed once the GPU is done with them,
+    // which on a loaded machine can take several polls.
+    if (same >= 5) return gpu;
     if (Date.now() > deadline) throw new Error(`GPU object counts never settled: ${JSON.stringify(gpu)}`);
     await h.sleep(200);
   }
