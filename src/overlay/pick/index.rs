@@ -30,9 +30,10 @@ const MAX_PART_CONDITION: f32 = 1000.0;
 /// this are picked by testing every part: model-space boxes would be too imprecise.
 const MAX_PLACEMENT_CONDITION: f32 = 24.0;
 
-/// What picking needs of a twin model, built once per loaded model and independent of it (the
-/// model can be dropped): each mesh's positions and triangles once however many nodes draw it,
-/// each mesh node's world matrix, and a BVH over the parts' model-space boxes.
+/// What picking needs of a twin model besides the model itself, built once per loaded model:
+/// each mesh node's world matrix, a BVH over the parts' model-space boxes and, per mesh
+/// (once however many nodes draw it), a BVH over its triangles, which it names by number and
+/// reads from the model: no copy of the geometry. Picks take the model it was built from.
 ///
 /// [`PickIndex::pick`] returns what the brute-force [`pick_node`](super::pick_node) returns
 /// (same node, same distance bits: each part is tested with `pick_node`'s own arithmetic),
@@ -61,10 +62,15 @@ struct Part {
 
 #[derive(Debug, Clone, Default)]
 struct PickMesh {
-    /// Every primitive's positions, one after the other.
-    positions: Vec<Vec3>,
-    /// Triangles into `positions`, in BVH leaf order; ones that can never be hit are left out.
-    triangles: Vec<[u32; 3]>,
+    /// Index into [`TwinModel::meshes`].
+    mesh: u32,
+    /// Vertices of all its primitives.
+    vertices: usize,
+    /// Per primitive, the number of its first triangle (triangles are numbered across the
+    /// primitives, one after the other); one more entry for the end.
+    first_triangle: Vec<u32>,
+    /// Triangle numbers in BVH leaf order; ones that can never be hit are left out.
+    triangles: Vec<u32>,
     /// Over `triangles`, in mesh space; empty for a small mesh (all its triangles are tested).
     bvh: Vec<BvhNode>,
     /// Of the triangles' vertices; `None` without triangles.
@@ -109,15 +115,19 @@ impl PickIndex {
                 continue;
             }
             let slot = *slots[m].get_or_insert_with(|| {
-                meshes.push(PickMesh::new(&model.meshes[m]));
+                meshes.push(PickMesh::new(&model.meshes[m], m as u32));
                 (meshes.len() - 1) as u32
             });
             let mesh = &meshes[slot as usize];
             let Some(local) = mesh.bounds else { continue };
-            let world_box = if mesh.positions.len() <= EXACT_BOX_MAX_VERTICES {
-                mesh.positions
+            let world_box = if mesh.vertices <= EXACT_BOX_MAX_VERTICES {
+                model.meshes[m]
+                    .primitives
                     .iter()
-                    .fold(EMPTY, |b, &p| grow(b, node.world.transform_point3(p)))
+                    .flat_map(|p| &p.positions)
+                    .fold(EMPTY, |b, &p| {
+                        grow(b, node.world.transform_point3(p.into()))
+                    })
             } else {
                 local.transformed(node.world)
             };
@@ -160,8 +170,8 @@ impl PickIndex {
             .meshes
             .iter()
             .map(|m| {
-                m.positions.len() * size_of::<Vec3>()
-                    + m.triangles.len() * size_of::<[u32; 3]>()
+                m.first_triangle.len() * size_of::<u32>()
+                    + m.triangles.len() * size_of::<u32>()
                     + m.bvh.len() * size_of::<BvhNode>()
             })
             .sum();
@@ -171,27 +181,41 @@ impl PickIndex {
             + self.meshes.len() * size_of::<PickMesh>()
     }
 
-    /// The nearest part the world-space `ray` hits when `placement` maps model space to world
-    /// space, and the world distance along the ray; the same as
-    /// [`pick_node`](super::pick_node)`(model, placement, ray)`.
-    pub fn pick(&self, placement: Mat4, ray: Ray) -> Option<(usize, f32)> {
-        self.pick_counted(placement, ray, f32::INFINITY, &mut PickStats::default())
+    /// The nearest part of `model` (the one the index was built from) the world-space `ray`
+    /// hits when `placement` maps model space to world space, and the world distance along the
+    /// ray; the same as [`pick_node`](super::pick_node)`(model, placement, ray)`.
+    pub fn pick(&self, model: &TwinModel, placement: Mat4, ray: Ray) -> Option<(usize, f32)> {
+        self.pick_counted(
+            model,
+            placement,
+            ray,
+            f32::INFINITY,
+            &mut PickStats::default(),
+        )
     }
 
     /// [`pick`](Self::pick) for hits up to `max_distance` along the ray (a controller's reach),
     /// which spares testing the parts beyond it: `pick(..).filter(|(_, t)| *t <= max_distance)`.
     pub fn pick_within(
         &self,
+        model: &TwinModel,
         placement: Mat4,
         ray: Ray,
         max_distance: f32,
     ) -> Option<(usize, f32)> {
-        self.pick_counted(placement, ray, max_distance, &mut PickStats::default())
+        self.pick_counted(
+            model,
+            placement,
+            ray,
+            max_distance,
+            &mut PickStats::default(),
+        )
     }
 
     /// [`pick_within`](Self::pick_within), adding what it tested to `stats`.
     pub fn pick_counted(
         &self,
+        model: &TwinModel,
         placement: Mat4,
         ray: Ray,
         max_distance: f32,
@@ -202,6 +226,7 @@ impl PickIndex {
         let slack = PAD * 10.0 * ray.origin.abs().max_element();
         let mut test = Tester {
             index: self,
+            model,
             placement,
             ray,
             slack,
@@ -244,6 +269,7 @@ impl PickIndex {
 /// One pick's fixed inputs.
 struct Tester<'a> {
     index: &'a PickIndex,
+    model: &'a TwinModel,
     placement: Mat4,
     ray: Ray,
     slack: f32,
@@ -264,6 +290,9 @@ impl Tester<'_> {
         let Some(mesh) = self.index.meshes.get(part.mesh as usize) else {
             return;
         };
+        let Some(source) = self.model.meshes.get(mesh.mesh as usize) else {
+            return;
+        };
         let to_world = self.placement * part.world;
         let det = to_world.determinant();
         if !det.is_finite() || det.abs() < 1e-12 {
@@ -272,10 +301,12 @@ impl Tester<'_> {
         let inv = to_world.inverse();
         let origin = inv.transform_point3(self.ray.origin);
         let dir = inv.transform_vector3(self.ray.dir);
-        let mut triangles = |tris: &[[u32; 3]], best: &mut Best| {
+        let mut triangles = |tris: &[u32], best: &mut Best| {
             stats.triangles += tris.len() as u32;
-            for tri in tris {
-                let [a, b, c] = tri.map(|i| mesh.positions[i as usize]);
+            for &tri in tris {
+                let Some([a, b, c]) = mesh.corners(source, tri) else {
+                    continue;
+                };
                 if let Some(t) = ray_triangle(origin, dir, a, b, c) {
                     let world_t =
                         (to_world.transform_point3(origin + dir * t) - self.ray.origin).length();
@@ -312,43 +343,73 @@ impl Tester<'_> {
 }
 
 impl PickMesh {
-    fn new(mesh: &Mesh) -> Self {
-        let mut positions = Vec::new();
+    fn new(source: &Mesh, mesh: u32) -> Self {
+        let mut first_triangle = Vec::with_capacity(source.primitives.len() + 1);
         let mut triangles = Vec::new();
-        for p in &mesh.primitives {
-            let base = positions.len() as u32;
-            positions.extend(p.positions.iter().map(|&v| Vec3::from(v)));
-            let all = &positions[base as usize..];
+        let mut next = 0u32;
+        let mut vertices = 0;
+        for p in &source.primitives {
+            first_triangle.push(next);
+            vertices += p.positions.len();
+            let at = |i: u32| p.positions.get(i as usize).map(|&v| Vec3::from(v));
             // `pick_node` skips triangles with an index out of range; one with a non-finite
             // vertex never hits (Möller–Trumbore's `t` comes out NaN), so both are left out.
-            triangles.extend(
-                p.indices
-                    .chunks_exact(3)
-                    .filter(|t| {
-                        t.iter()
-                            .all(|&i| all.get(i as usize).is_some_and(|v| v.is_finite()))
-                    })
-                    .map(|t| [base + t[0], base + t[1], base + t[2]]),
-            );
+            for (k, t) in p.indices.chunks_exact(3).enumerate() {
+                if t.iter().all(|&i| at(i).is_some_and(|v| v.is_finite())) {
+                    triangles.push(next + k as u32);
+                }
+            }
+            next += (p.indices.len() / 3) as u32;
         }
-        let tri_box = |t: &[u32; 3]| t.iter().fold(EMPTY, |b, &i| grow(b, positions[i as usize]));
-        let bounds = triangles.iter().map(tri_box).reduce(|a, b| Aabb {
-            min: a.min.min(b.min),
-            max: a.max.max(b.max),
-        });
-        let mut bvh = Vec::new();
-        if triangles.len() > TRIANGLE_BVH_MIN {
-            let boxes: Vec<Aabb> = triangles.iter().map(|t| padded(tri_box(t), PAD)).collect();
-            let built = bvh::build(&boxes, TRIANGLES_PER_LEAF);
-            triangles = built.order.iter().map(|&i| triangles[i as usize]).collect();
-            bvh = built.nodes;
-        }
-        Self {
-            positions,
+        first_triangle.push(next);
+        let mut out = Self {
+            mesh,
+            vertices,
+            first_triangle,
             triangles,
-            bvh,
-            bounds,
+            bvh: Vec::new(),
+            bounds: None,
+        };
+        let tri_box = |m: &PickMesh, t: u32| {
+            m.corners(source, t)
+                .map_or(EMPTY, |c| c.iter().fold(EMPTY, |b, &p| grow(b, p)))
+        };
+        out.bounds = out
+            .triangles
+            .iter()
+            .map(|&t| tri_box(&out, t))
+            .reduce(|a, b| Aabb {
+                min: a.min.min(b.min),
+                max: a.max.max(b.max),
+            });
+        if out.triangles.len() > TRIANGLE_BVH_MIN {
+            let boxes: Vec<Aabb> = out
+                .triangles
+                .iter()
+                .map(|&t| padded(tri_box(&out, t), PAD))
+                .collect();
+            let built = bvh::build(&boxes, TRIANGLES_PER_LEAF);
+            out.triangles = built
+                .order
+                .iter()
+                .map(|&i| out.triangles[i as usize])
+                .collect();
+            out.bvh = built.nodes;
         }
+        out
+    }
+
+    /// The corners of triangle number `t`, read from `source` (the mesh this was built from).
+    fn corners(&self, source: &Mesh, t: u32) -> Option<[Vec3; 3]> {
+        let p = self
+            .first_triangle
+            .partition_point(|&f| f <= t)
+            .checked_sub(1)?;
+        let prim = source.primitives.get(p)?;
+        let local = (t - self.first_triangle[p]) as usize * 3;
+        let tri = prim.indices.get(local..local + 3)?;
+        let at = |i: u32| prim.positions.get(i as usize).map(|&v| Vec3::from(v));
+        Some([at(tri[0])?, at(tri[1])?, at(tri[2])?])
     }
 }
 

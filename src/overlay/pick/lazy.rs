@@ -43,7 +43,7 @@ impl LazyPickIndex {
 
     /// As [`PickIndex::pick`].
     pub fn pick(&self, placement: Mat4, ray: Ray) -> Option<(usize, f32)> {
-        self.get().pick(placement, ray)
+        self.get().pick(&self.model, placement, ray)
     }
 
     /// As [`PickIndex::pick_within`].
@@ -53,7 +53,8 @@ impl LazyPickIndex {
         ray: Ray,
         max_distance: f32,
     ) -> Option<(usize, f32)> {
-        self.get().pick_within(placement, ray, max_distance)
+        self.get()
+            .pick_within(&self.model, placement, ray, max_distance)
     }
 }
 
@@ -78,7 +79,10 @@ mod tests {
         assert!(lazy.is_built());
         assert!(hit.is_some(), "the ray crosses the first unit");
         assert_eq!(hit, pick_node(&model, Mat4::IDENTITY, ray));
-        assert_eq!(hit, PickIndex::new(&model).pick(Mat4::IDENTITY, ray));
+        assert_eq!(
+            hit,
+            PickIndex::new(&model).pick(&model, Mat4::IDENTITY, ray)
+        );
     }
 
     #[test]

@@ -251,10 +251,14 @@ fn bvh_picks_equal_brute_force_picks_on_random_rays() {
             };
             let ray = Ray { origin, dir };
             let expected = pick_node(&model, placement, ray);
-            assert_eq!(index.pick(placement, ray), expected, "ray {k}: {ray:?}");
+            assert_eq!(
+                index.pick(&model, placement, ray),
+                expected,
+                "ray {k}: {ray:?}"
+            );
             let reach = 20.0;
             assert_eq!(
-                index.pick_within(placement, ray, reach),
+                index.pick_within(&model, placement, ray, reach),
                 expected.filter(|(_, t)| *t <= reach),
                 "ray {k} within {reach}: {ray:?}"
             );
@@ -277,7 +281,7 @@ fn rays_that_miss_pick_nothing() {
         let ray = Ray { origin, dir };
         let mut stats = PickStats::default();
         assert_eq!(
-            index.pick_counted(placement(), ray, f32::INFINITY, &mut stats),
+            index.pick_counted(&model, placement(), ray, f32::INFINITY, &mut stats),
             None
         );
         assert_eq!(pick_node(&model, placement(), ray), None);
@@ -304,7 +308,7 @@ fn a_ray_starting_inside_a_part_hits_it_or_a_nearer_one_as_brute_force_does() {
         };
         let expected = pick_node(&model, placement(), ray);
         assert!(expected.is_some(), "a closed part is hit from inside");
-        assert_eq!(index.pick(placement(), ray), expected);
+        assert_eq!(index.pick(&model, placement(), ray), expected);
     }
 }
 
@@ -325,7 +329,7 @@ fn an_empty_model_or_a_flattened_placement_picks_nothing() {
     };
     let index = PickIndex::new(&empty);
     assert_eq!(index.part_count(), 0);
-    assert_eq!(index.pick(Mat4::IDENTITY, ray), None);
+    assert_eq!(index.pick(&empty, Mat4::IDENTITY, ray), None);
     let mut no_geometry = scene(10, 7);
     no_geometry.meshes = vec![Mesh {
         name: None,
@@ -334,10 +338,13 @@ fn an_empty_model_or_a_flattened_placement_picks_nothing() {
     for n in &mut no_geometry.nodes {
         n.mesh = n.mesh.map(|_| 0);
     }
-    assert_eq!(PickIndex::new(&no_geometry).pick(Mat4::IDENTITY, ray), None);
+    assert_eq!(
+        PickIndex::new(&no_geometry).pick(&no_geometry, Mat4::IDENTITY, ray),
+        None
+    );
     let model = scene(10, 8);
     let flat = Mat4::from_scale(Vec3::new(1.0, 0.0, 1.0));
-    assert_eq!(PickIndex::new(&model).pick(flat, ray), None);
+    assert_eq!(PickIndex::new(&model).pick(&model, flat, ray), None);
     assert_eq!(pick_node(&model, flat, ray), None);
 }
 
@@ -360,7 +367,7 @@ fn a_skewed_placement_still_picks_exactly() {
             origin,
             dir: (target - origin).normalize(),
         };
-        assert_eq!(index.pick(skew, ray), pick_node(&model, skew, ray));
+        assert_eq!(index.pick(&model, skew, ray), pick_node(&model, skew, ray));
     }
 }
 
@@ -419,7 +426,7 @@ fn a_click_on_ten_thousand_parts_tests_only_a_few() {
     let mut most = 0;
     for (k, &ray) in rays.iter().enumerate() {
         let mut stats = PickStats::default();
-        let got = index.pick_counted(Mat4::IDENTITY, ray, f32::INFINITY, &mut stats);
+        let got = index.pick_counted(&model, Mat4::IDENTITY, ray, f32::INFINITY, &mut stats);
         if k % 20 == 0 {
             assert_eq!(got, pick_node(&model, Mat4::IDENTITY, ray));
         }
@@ -446,11 +453,11 @@ fn parts_outside_the_scene_are_not_picked() {
         origin: Vec3::new(x, 10.0, z),
         dir: Vec3::NEG_Y,
     };
-    assert_eq!(index.pick(Mat4::IDENTITY, down(2.0, 2.0)), None);
+    assert_eq!(index.pick(&model, Mat4::IDENTITY, down(2.0, 2.0)), None);
     assert_eq!(pick_node(&model, Mat4::IDENTITY, down(2.0, 2.0)), None);
     assert_eq!(index.part_count(), 8);
     // Its neighbours still are.
-    let hit = index.pick(Mat4::IDENTITY, down(0.0, 2.0));
+    let hit = index.pick(&model, Mat4::IDENTITY, down(0.0, 2.0));
     assert_eq!(hit.map(|(n, _)| n), Some(3));
     assert_eq!(hit, pick_node(&model, Mat4::IDENTITY, down(0.0, 2.0)));
 }
@@ -468,7 +475,7 @@ fn time_bvh_and_brute_force_picks_on_ten_thousand_parts() {
     let start = Instant::now();
     let bvh: Vec<_> = rays
         .iter()
-        .map(|&r| index.pick(Mat4::IDENTITY, r))
+        .map(|&r| index.pick(&model, Mat4::IDENTITY, r))
         .collect();
     let bvh_time = start.elapsed();
     let start = Instant::now();
