@@ -1,5 +1,5 @@
-//! Picking at plant scale: a compact copy of what part picking needs, with a BVH over the parts
-//! (and over the triangles of large meshes), so a click tests the parts along its ray, not all.
+//! Picking at plant scale: a BVH over the parts (and over the triangles of large meshes, named by
+//! number and read from the model), so a click tests the parts along its ray, not all.
 
 use glam::{Mat4, Vec3};
 

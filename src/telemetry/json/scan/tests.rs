@@ -455,7 +455,11 @@ fn numbers_are_read_as_serde_json_reads_them() {
         if int.len() > 1 && int.starts_with('0') {
             int.replace_range(..1, "1");
         }
-        let sign = if rng.next().is_multiple_of(4) { "-" } else { "" };
+        let sign = if rng.next().is_multiple_of(4) {
+            "-"
+        } else {
+            ""
+        };
         let frac_len = rng.next() % 24;
         let frac = digits(&mut rng, frac_len);
         let mut text = format!("{sign}{int}");
