@@ -165,6 +165,8 @@ pub struct Renderer {
     model: Option<GpuModel>,
     /// Parts drawn smaller than this many pixels across are skipped (0: none).
     pub(crate) small_part_px: f32,
+    /// When the last upload step ran (`performance.now()`), for sizing the next.
+    last_upload_ms: f64,
     /// The model whose geometry is still being uploaded, a step per frame.
     uploading: Option<std::rc::Rc<TwinModel>>,
     /// `None` only if the embedded font could not be read (logged; the twin still draws).
@@ -348,6 +350,7 @@ impl Renderer {
             pipelines,
             model: None,
             uploading: None,
+            last_upload_ms: f64::INFINITY,
             small_part_px: 0.0,
             overlay,
             overlay_pixel_scale: 1.0,
@@ -371,7 +374,8 @@ impl Renderer {
     /// and freeing the previous one. Parts that cannot be drawn are skipped and listed by
     /// [`Self::model_warnings`] (and logged to the console).
     ///
-    /// The geometry is uploaded over the next frames, [`UPLOAD_BYTES_PER_STEP`] each, and each
+    /// The geometry is uploaded over the next frames, [`UPLOAD_BYTES_PER_STEP`] each (more when
+    /// frames come further apart than 60 Hz, up to 8 steps' worth, 2 on WebGL2), and each
     /// frame draws the parts uploaded so far: a large model is on screen at once, and no frame
     /// holds more than one step's copy of it. [`Self::uploading`] says when it is complete.
     pub fn set_model(&mut self, model: std::rc::Rc<TwinModel>, root: Mat4) {
@@ -383,6 +387,7 @@ impl Renderer {
         }
         self.model = Some(gpu);
         self.uploading = Some(model);
+        self.last_upload_ms = f64::INFINITY;
     }
 
     /// Skips parts drawn smaller than `px` pixels across, in every view (inline and XR); a part
@@ -398,11 +403,30 @@ impl Renderer {
 
     /// Uploads the next step of the model's geometry, if any is left.
     fn upload_step(&mut self) {
+        let webgl = self.backend() == "webgl";
         let (Some(gpu), Some(model)) = (self.model.as_mut(), self.uploading.as_ref()) else {
             self.uploading = None;
             return;
         };
-        if gpu.upload_step(&self.queue, model, UPLOAD_BYTES_PER_STEP) {
+        // The step grows with the time since the last one (up to 8 steps' worth), so a slow
+        // device, whose frames come seconds apart, still has the model in a few frames.
+        let now = now_ms();
+        let elapsed = now - self.last_upload_ms;
+        self.last_upload_ms = now;
+        // WebGL keeps each write's staging copy in wasm memory until the frame is done, so it
+        // grows less there.
+        let max_scale = if webgl {
+            MAX_UPLOAD_SCALE_WEBGL
+        } else {
+            MAX_UPLOAD_SCALE
+        };
+        let scale = if elapsed.is_finite() {
+            (elapsed / UPLOAD_FRAME_MS).clamp(1.0, max_scale)
+        } else {
+            1.0
+        };
+        let budget = (UPLOAD_BYTES_PER_STEP as f64 * scale) as u64;
+        if gpu.upload_step(&self.queue, model, budget) {
             self.uploading = None;
         }
     }
@@ -872,6 +896,14 @@ fn msaa_samples_for(
 
 /// Milliseconds on the page's monotonic clock (0 where there is none, e.g. in a worker
 /// without `performance`): drives the alarm pulse.
+/// A frame at 60 Hz: an upload step of [`UPLOAD_BYTES_PER_STEP`] per such interval.
+const UPLOAD_FRAME_MS: f64 = 1000.0 / 60.0;
+/// At most this many steps' worth in one frame (64 MB; written 4 MB at a time, and WebGPU
+/// copies each write out of wasm memory at once).
+const MAX_UPLOAD_SCALE: f64 = 8.0;
+/// On WebGL2 (16 MB): its staging copies stay in wasm memory until the frame is done.
+const MAX_UPLOAD_SCALE_WEBGL: f64 = 2.0;
+
 fn now_ms() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())

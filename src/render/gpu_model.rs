@@ -104,6 +104,9 @@ pub struct GpuModel {
 /// stalls long and the upload's transient copies stay small.
 pub const UPLOAD_BYTES_PER_STEP: u64 = 8 << 20;
 
+/// Geometry gathered before it is written: bounds the CPU staging copy of a step.
+const FLUSH_BYTES: u64 = 4 << 20;
+
 impl GpuModel {
     /// Uploads `model` placed by `root` (applied on top of every node's world matrix).
     ///
@@ -337,11 +340,15 @@ impl GpuModel {
         indices.clear();
         while self.next_piece < self.pending.len() && (written < budget_bytes || run.is_none()) {
             let piece = self.pending[self.next_piece];
-            let contiguous = run.is_some_and(|(b, v, i)| {
-                b == piece.buffer
-                    && v + vertices.len() as u32 == piece.base_vertex
-                    && i + indices.len() as u32 == piece.first_index
-            });
+            // A run is written once it holds FLUSH_BYTES, so the staging copy stays small
+            // however large the step.
+            let gathered = vertices.len() as u64 * vertex_size + indices.len() as u64 * 4;
+            let contiguous = gathered < FLUSH_BYTES
+                && run.is_some_and(|(b, v, i)| {
+                    b == piece.buffer
+                        && v + vertices.len() as u32 == piece.base_vertex
+                        && i + indices.len() as u32 == piece.first_index
+                });
             if !contiguous {
                 self.flush(queue, run, &vertices, &indices);
                 vertices.clear();
