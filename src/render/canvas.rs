@@ -403,6 +403,10 @@ impl Renderer {
 
     /// Uploads the next step of the model's geometry, if any is left.
     fn upload_step(&mut self) {
+        if self.uploading.is_none() {
+            // Nothing left: every frame after the upload costs one check.
+            return;
+        }
         let webgl = self.backend() == "webgl";
         let (Some(gpu), Some(model)) = (self.model.as_mut(), self.uploading.as_ref()) else {
             self.uploading = None;

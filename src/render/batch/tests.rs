@@ -204,16 +204,20 @@ fn the_vertex_is_44_bytes_and_normals_survive_quantisation() {
     assert_eq!(unorm16(2.0), u16::MAX);
 }
 
+/// The plan's instanced batches.
+fn instanced_batches(plan: &BatchPlan) -> Vec<&Batch> {
+    plan.batches
+        .iter()
+        .filter(|b| b.instanced.is_some())
+        .collect()
+}
+
 #[test]
 fn reused_meshes_are_stored_once_and_drawn_instanced() {
     let mut model = assembly(1_000, 4, 8, false);
     reuse_meshes(&mut model, 8);
     let plan = plan(&model, BIG, &|_| true);
-    let instanced: Vec<&Batch> = plan
-        .batches
-        .iter()
-        .filter(|b| b.instanced.is_some())
-        .collect();
+    let instanced = instanced_batches(&plan);
     assert_eq!(instanced.len(), 8, "one instanced batch per reused mesh");
     assert!(
         plan.batches.iter().all(|b| b.instanced.is_some()),
@@ -272,11 +276,7 @@ fn only_the_most_reused_meshes_are_instanced_and_rare_ones_merge() {
         node.mesh = Some(rare + k / 2);
     }
     let plan = plan(&model, BIG, &|_| true);
-    let instanced: Vec<&Batch> = plan
-        .batches
-        .iter()
-        .filter(|b| b.instanced.is_some())
-        .collect();
+    let instanced = instanced_batches(&plan);
     assert_eq!(instanced.len(), MAX_INSTANCED_BATCHES);
     for b in &instanced {
         for (r, _) in &b.chunks {
