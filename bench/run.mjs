@@ -497,7 +497,9 @@ async function runCase(browser, base, scenario, impl, backend) {
       ? `${base}?manifest=${sc.manifest}&backend=${backend}&continuous=1`
       : `${base}bench/threejs/index.html?manifest=/${sc.manifest}&backend=${backend}${sc.threeQuery ? `&${sc.threeQuery}` : ''}`;
   const result = { scenario, impl, backend, url, ok: false, notes: [] };
-  const context = await browser.newContext({ viewport: opts.viewport, deviceScaleFactor: 1 });
+  // The three.js reference page sets its import map with an inline script, which the app's
+  // Content-Security-Policy (sent by twinlens serve for every file) forbids; it runs without it.
+  const context = await browser.newContext({ viewport: opts.viewport, deviceScaleFactor: 1, bypassCSP: impl !== 'twinlens' });
   const page = await context.newPage();
   h.watchPage(page);
   page.setDefaultTimeout(60_000);

@@ -7,10 +7,12 @@ pub mod camera;
 pub mod manifest;
 pub mod model;
 pub mod overlay;
+pub mod redact;
 pub mod render;
 pub mod shaders;
 pub mod telemetry;
 pub mod timing;
+pub mod trust;
 pub mod xr;
 
 #[cfg(target_arch = "wasm32")]

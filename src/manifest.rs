@@ -6,6 +6,11 @@ use serde::Deserialize;
 
 use crate::model::TwinModel;
 
+mod security;
+mod source_check;
+
+pub use security::{is_loopback_host, url_has_secret};
+
 /// One problem in a manifest, located by JSON path (`sensors[3].node`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestProblem {
@@ -83,6 +88,10 @@ pub struct Source {
     /// Frames larger than this are dropped and counted.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: usize,
+    /// `json` and `ditto` adapters: a socket that brings no frame for this many seconds is
+    /// taken as half-open, closed and replaced (MQTT has its keep-alive instead).
+    #[serde(default = "default_silence")]
+    pub silence_seconds: f64,
     /// Reconnect backoff.
     #[serde(default)]
     pub reconnect: ReconnectSpec,
@@ -266,6 +275,12 @@ fn default_keep_alive() -> u16 {
 fn default_max_message() -> usize {
     1024 * 1024
 }
+fn default_silence() -> f64 {
+    30.0
+}
+
+/// Longest `source.silenceSeconds` accepted: a day.
+pub const MAX_SILENCE_SECONDS: f64 = 86_400.0;
 fn default_backoff_base() -> f64 {
     0.5
 }
@@ -408,6 +423,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "clientId",
     "keepAliveSeconds",
     "maxMessageBytes",
+    "silenceSeconds",
     "reconnect",
     "baseSeconds",
     "capSeconds",
@@ -460,7 +476,11 @@ impl Manifest {
             Ok(m) => m,
             Err(e) => {
                 let path = json_path(&e.path().to_string());
-                let message = describe_serde_error(e.inner());
+                // serde quotes the offending value ("invalid type: integer `12345`"): never
+                // for a credential.
+                let serde_message = describe_serde_error(e.inner());
+                let message = security::secret_type_error(&path, &serde_message, bytes)
+                    .unwrap_or(serde_message);
                 return Err(fail(vec![problem(&path, message)]));
             }
         };
@@ -621,80 +641,6 @@ impl Manifest {
         }
     }
 
-    fn check_source(&self, problems: &mut Vec<ManifestProblem>) {
-        let Some(src) = &self.source else { return };
-        let url = src.url.trim();
-        if !(url.starts_with("ws://") || url.starts_with("wss://") || url.starts_with('/')) {
-            problems.push(problem(
-                "source.url",
-                format!("\"{url}\" must start with ws://, wss:// or / (a path on the page's host)"),
-            ));
-        }
-        if src.max_message_bytes == 0 {
-            problems.push(problem("source.maxMessageBytes", "must be at least 1"));
-        }
-        let r = &src.reconnect;
-        if !(r.base_seconds.is_finite() && r.base_seconds > 0.0) {
-            problems.push(problem(
-                "source.reconnect.baseSeconds",
-                "must be a positive number of seconds",
-            ));
-        }
-        if !(r.cap_seconds.is_finite() && r.cap_seconds >= r.base_seconds) {
-            problems.push(problem(
-                "source.reconnect.capSeconds",
-                "must be at least baseSeconds",
-            ));
-        }
-        let pointers = [
-            ("source.payload.readings", src.payload.readings.as_deref()),
-            ("source.payload.id", Some(src.payload.id.as_str())),
-            ("source.payload.value", Some(src.payload.value.as_str())),
-            ("source.payload.timestamp", src.payload.timestamp.as_deref()),
-            ("source.payload.quality", src.payload.quality.as_deref()),
-        ];
-        for (path, p) in pointers {
-            if let Some(p) = p
-                && !(p.is_empty() || p.starts_with('/'))
-            {
-                problems.push(problem(
-                    path,
-                    format!("\"{p}\" is not a JSON pointer: it must be empty or start with /"),
-                ));
-            }
-        }
-        for (i, s) in self.sensors.iter().enumerate() {
-            let b = &s.binding;
-            let at = |field: &str| format!("sensors[{i}].binding.{field}");
-            match src.adapter {
-                AdapterKind::Mqtt => match b.topic.as_deref() {
-                    None | Some("") => problems.push(problem(
-                        &at("topic"),
-                        "the mqtt adapter needs the MQTT topic this sensor is published on",
-                    )),
-                    Some(t) => {
-                        if let Err(why) = check_topic_filter(t) {
-                            problems.push(problem(&at("topic"), why));
-                        }
-                    }
-                },
-                AdapterKind::Ditto => {
-                    if b.thing.as_deref().is_none_or(str::is_empty) {
-                        problems.push(problem(
-                            &at("thing"),
-                            "the ditto adapter needs the thing id (namespace:name)",
-                        ));
-                    }
-                    match b.path.as_deref() {
-                        Some(p) if p.trim_start_matches('/').starts_with("features/") => {}
-                        _ => problems.push(problem(&at("path"), "the ditto adapter needs a path like features/<feature>/properties/<property>")),
-                    }
-                }
-                AdapterKind::Json => {}
-            }
-        }
-    }
-
     /// Checks the sensor bindings against the loaded model: every bound node must exist.
     pub fn check_against(&self, model: &TwinModel) -> Vec<ManifestProblem> {
         let model_name = file_name(&model.source_name);
@@ -721,28 +667,6 @@ impl Manifest {
             .filter(|s| model.node_by_name(&s.node).is_some())
             .count()
     }
-}
-
-/// MQTT 3.1.1 topic filter rules: `#` only last and alone in its level, `+` alone in its level.
-fn check_topic_filter(t: &str) -> Result<(), String> {
-    if t.len() > 65_535 {
-        return Err("is longer than MQTT's 65535 bytes".into());
-    }
-    if t.contains('\0') {
-        return Err("must not contain NUL".into());
-    }
-    let levels: Vec<&str> = t.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        if level.contains('#') && (*level != "#" || i != levels.len() - 1) {
-            return Err(format!(
-                "\"{t}\": '#' must be a whole level and the last one"
-            ));
-        }
-        if level.contains('+') && *level != "+" {
-            return Err(format!("\"{t}\": '+' must be a whole level"));
-        }
-    }
-    Ok(())
 }
 
 fn problem(path: &str, message: impl Into<String>) -> ManifestProblem {
@@ -801,21 +725,4 @@ pub(crate) fn closest<'a>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_path_formats_indices_in_brackets() {
-        assert_eq!(json_path("sensors.3.node"), "sensors[3].node");
-        assert_eq!(json_path("sensors[3].node"), "sensors[3].node");
-        assert_eq!(json_path("model.url"), "model.url");
-        assert_eq!(json_path(""), "");
-    }
-
-    #[test]
-    fn closest_suggests_typos_only() {
-        let names = ["Motor_2", "Pump", "Tank"];
-        assert_eq!(closest("Motor_02", names.iter().copied()), Some("Motor_2"));
-        assert_eq!(closest("Compressor", names.iter().copied()), None);
-    }
-}
+mod tests;

@@ -275,3 +275,134 @@ fn ditto_bindings_need_thing_and_feature_path_and_secrets_stay_out_of_debug() {
         "credentials are redacted in Debug output"
     );
 }
+
+/// A manifest whose `source` is `source` (JSON text), with one sensor.
+fn with_source(source: &str) -> String {
+    format!(
+        r#"{{ "name": "P", "model": {{ "url": "p.glb" }}, "source": {source},
+             "sensors": [ {{ "id": "a", "name": "A", "node": "N", "binding": {{ "topic": "t" }} }} ] }}"#
+    )
+}
+
+#[test]
+fn silence_seconds_defaults_to_30_and_must_be_between_a_second_and_a_day() {
+    let m = parse(&with_source(r#"{ "url": "/ws/sim", "adapter": "json" }"#)).unwrap();
+    assert_eq!(m.source.as_ref().map(|s| s.silence_seconds), Some(30.0));
+    let m = parse(&with_source(
+        r#"{ "url": "/ws/sim", "adapter": "json", "silenceSeconds": 300 }"#,
+    ))
+    .unwrap();
+    assert_eq!(m.source.as_ref().map(|s| s.silence_seconds), Some(300.0));
+    for bad in ["0", "-5", "0.5", "86401", "1e300"] {
+        let err = parse(&with_source(&format!(
+            r#"{{ "url": "/ws/sim", "adapter": "json", "silenceSeconds": {bad} }}"#
+        )))
+        .unwrap_err();
+        assert!(
+            err.contains("source.silenceSeconds: ") && err.contains("from 1 to 86400"),
+            "{bad}: {err}"
+        );
+    }
+    let err = parse(&with_source(
+        r#"{ "url": "/ws/sim", "adapter": "json", "silenceSecond": 5 }"#,
+    ))
+    .unwrap_err();
+    assert!(err.contains("did you mean \"silenceSeconds\""), "{err}");
+}
+
+#[test]
+fn a_credential_of_the_wrong_type_is_named_without_quoting_its_value() {
+    for (credentials, path, found) in [
+        (
+            r#"{ "password": 12345 }"#,
+            "source.credentials.password",
+            "a number",
+        ),
+        (
+            r#"{ "token": true }"#,
+            "source.credentials.token",
+            "a boolean",
+        ),
+        (
+            r#"{ "username": "ops", "password": ["hunter2"] }"#,
+            "source.credentials.password",
+            "an array",
+        ),
+        (r#""hunter2""#, "source.credentials", "text"),
+    ] {
+        let err = parse(&with_source(&format!(
+            r#"{{ "url": "ws://b:9001", "adapter": "mqtt", "credentials": {credentials} }}"#
+        )))
+        .unwrap_err();
+        assert!(err.contains(&format!("{path}: expected ")), "{err}");
+        assert!(err.contains(&format!("found {found}")), "{err}");
+        for secret in ["12345", "true", "hunter2", "invalid type"] {
+            assert!(!err.contains(secret), "{secret:?} quoted in: {err}");
+        }
+    }
+    let err = parse(&with_source(
+        r#"{ "url": "ws://b", "adapter": "json", "onOpen": 4242 }"#,
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("source.onOpen: expected text") && !err.contains("4242"),
+        "{err}"
+    );
+}
+
+#[test]
+fn credentials_over_plain_ws_to_another_host_are_warned_about_in_words() {
+    let warnings = |source: &str| parse(&with_source(source)).unwrap().security_warnings();
+    let w = warnings(
+        r#"{ "url": "ws://plant.example:9001/mqtt", "adapter": "mqtt",
+             "credentials": { "username": "ops", "password": "hunter2" } }"#,
+    );
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("ws://plant.example:9001"), "{}", w[0]);
+    assert!(
+        w[0].contains("the password") && w[0].contains("wss://"),
+        "{}",
+        w[0]
+    );
+    assert!(!w[0].contains("hunter2"), "{}", w[0]);
+
+    let w = warnings(r#"{ "url": "ws://10.0.0.5/ws?access_token=abc123", "adapter": "json" }"#);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("a secret in the URL") && !w[0].contains("abc123"),
+        "{}",
+        w[0]
+    );
+
+    let w = warnings(
+        r#"{ "url": "ws://ditto.example/ws/2", "adapter": "json",
+             "credentials": { "token": "t0k", "password": "pw" } }"#,
+    );
+    assert!(w[0].contains("the password and the token"), "{w:?}");
+
+    for quiet in [
+        r#"{ "url": "wss://plant.example/mqtt", "adapter": "mqtt", "credentials": { "password": "pw" } }"#,
+        r#"{ "url": "ws://localhost:9001", "adapter": "mqtt", "credentials": { "password": "pw" } }"#,
+        r#"{ "url": "ws://127.0.0.1:9001", "adapter": "mqtt", "credentials": { "password": "pw" } }"#,
+        r#"{ "url": "ws://[::1]:9001", "adapter": "mqtt", "credentials": { "password": "pw" } }"#,
+        r#"{ "url": "ws://plant.example/mqtt", "adapter": "mqtt", "credentials": { "username": "ops" } }"#,
+        r#"{ "url": "ws://plant.example/mqtt", "adapter": "mqtt" }"#,
+        r#"{ "url": "/ws/sim", "adapter": "json", "credentials": { "password": "pw" } }"#,
+    ] {
+        assert_eq!(warnings(quiet), Vec::<String>::new(), "{quiet}");
+    }
+    // A path takes the page's scheme: checked once resolved.
+    let m = parse(&with_source(
+        r#"{ "url": "/ws/sim", "adapter": "json", "credentials": { "token": "t" } }"#,
+    ))
+    .unwrap();
+    let src = m.source.as_ref().unwrap();
+    assert_eq!(
+        src.security_warnings_for("ws://plant.example/ws/sim").len(),
+        1
+    );
+    assert!(
+        src.security_warnings_for("wss://plant.example/ws/sim")
+            .is_empty()
+    );
+}

@@ -65,7 +65,7 @@ enum Command {
     GenAssembly(assembly::AssemblyArgs),
     /// Serve the built app over HTTP(S), with a simulated pump skid streaming live readings over
     /// a WebSocket at /ws/sim.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Rasterise the label font into the signed-distance-field atlas the web app embeds.
     GenFont {
         /// TrueType font to rasterise.

@@ -1,5 +1,6 @@
 //! `twinlens validate`: loads a manifest or model with the same code the browser runs and prints
-//! a one-line summary, or every problem found.
+//! a one-line summary, or every problem found. A valid manifest that would send credentials
+//! unencrypted is still valid, with a warning in words.
 
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,8 @@ struct Summary {
     meshes: usize,
     triangles: u64,
     sensors: Option<(usize, usize)>,
+    /// Security warnings of the manifest ([`Manifest::security_warnings`]).
+    warnings: Vec<String>,
 }
 
 /// Runs the command; exit 0 when valid, 1 with every problem otherwise.
@@ -32,9 +35,13 @@ pub fn run(file: &Path, json: bool) -> ExitCode {
                     "triangles": s.triangles,
                     "sensors": total,
                     "sensorsBound": bound,
+                    "warnings": s.warnings,
                 });
                 println!("{out}");
             } else {
+                for w in &s.warnings {
+                    eprintln!("warning: {}: {w}", file.display());
+                }
                 let sensors = s
                     .sensors
                     .map(|(bound, total)| format!(", {bound} of {total} sensors bound"))
@@ -96,7 +103,10 @@ fn check(file: &Path) -> Result<Summary, Vec<String>> {
             .collect());
     }
     let bound = manifest.bound_sensor_count(&model);
-    Ok(summarize(&model, Some((bound, manifest.sensors.len()))))
+    Ok(Summary {
+        warnings: manifest.security_warnings(),
+        ..summarize(&model, Some((bound, manifest.sensors.len())))
+    })
 }
 
 fn summarize(model: &TwinModel, sensors: Option<(usize, usize)>) -> Summary {
@@ -105,6 +115,7 @@ fn summarize(model: &TwinModel, sensors: Option<(usize, usize)>) -> Summary {
         meshes: model.meshes.len(),
         triangles: model.triangle_count(),
         sensors,
+        warnings: Vec::new(),
     }
 }
 

@@ -1,226 +1,25 @@
 //! `twinlens serve` as a user and a browser meet it: the real binary on a free loopback port,
-//! the simulated plant over WebSocket, the Origin check, the client limits, and HTTPS/wss with
-//! the self-signed certificate. Every wait is bounded; nothing leaves 127.0.0.1.
+//! the simulated plant over WebSocket, the Origin and Host checks, the client and connection
+//! limits, the security headers and site configuration, and HTTPS/wss with the self-signed
+//! certificate. Every wait is bounded; nothing leaves 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+#[path = "serve/hardening.rs"]
+mod hardening;
+#[path = "serve/harness.rs"]
+mod harness;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::rustls;
+use tokio_tungstenite::client_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{WebSocketStream, client_async};
 
-const DEMO_MANIFEST: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../www/demo/pump-skid.twin.json"
-);
-
-/// A running `twinlens serve`, killed on drop.
-struct Server {
-    child: Child,
-    /// `http://127.0.0.1:<port>/` or `https://…`.
-    url: String,
-    port: u16,
-    stdout: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-    dir: PathBuf,
-}
-
-impl Server {
-    fn start(name: &str, args: &[&str]) -> Server {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("serve-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("demo")).unwrap();
-        std::fs::write(
-            dir.join("index.html"),
-            "<!doctype html><title>twinlens serve test</title>\n",
-        )
-        .unwrap();
-        std::fs::copy(DEMO_MANIFEST, dir.join("demo/pump-skid.twin.json")).unwrap();
-
-        let mut child = Command::new(env!("CARGO_BIN_EXE_twinlens"))
-            .arg("serve")
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the twinlens binary starts");
-
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err_pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let out_pipe = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out_pipe).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut stdout = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    let found = ["http://127.0.0.1:", "https://127.0.0.1:"]
-                        .iter()
-                        .find_map(|p| line.find(p));
-                    stdout.push(line.clone());
-                    if let Some(at) = found {
-                        let url: String = line[at..]
-                            .chars()
-                            .take_while(|c| !c.is_whitespace())
-                            .collect();
-                        let port = url
-                            .trim_end_matches('/')
-                            .rsplit(':')
-                            .next()
-                            .unwrap()
-                            .parse()
-                            .expect("a port in the URL");
-                        // Collect whatever else was printed at start (fingerprint, ws URL).
-                        std::thread::sleep(Duration::from_millis(50));
-                        stdout.extend(rx.try_iter());
-                        return Server {
-                            child,
-                            url,
-                            port,
-                            stdout,
-                            stderr,
-                            dir,
-                        };
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "serve printed no URL within 15 s; stdout: {stdout:?}; stderr: {}",
-                        stderr.lock().unwrap()
-                    );
-                }
-            }
-        }
-    }
-
-    fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/ws/sim", self.port)
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-type Ws<S> = WebSocketStream<S>;
-
-/// Opens `/ws/sim` over plain TCP with an optional Origin header.
-async fn connect(server: &Server, origin: Option<&str>) -> Result<Ws<TcpStream>, WsError> {
-    let mut request = server.ws_url().into_client_request().unwrap();
-    if let Some(o) = origin {
-        request.headers_mut().insert("Origin", o.parse().unwrap());
-    }
-    let tcp = TcpStream::connect(("127.0.0.1", server.port)).await?;
-    let (ws, _) = timeout(Duration::from_secs(5), client_async(request, tcp))
-        .await
-        .expect("handshake within 5 s")?;
-    Ok(ws)
-}
-
-/// The next text frame as JSON, within `wait`.
-async fn next_frame<S>(ws: &mut Ws<S>, wait: Duration) -> serde_json::Value
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let deadline = Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let message = timeout(left, ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("the socket stays open")
-            .expect("no socket error");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(text.as_str()).expect("frames are JSON");
-        }
-    }
-}
-
-/// The sensors of the demo manifest: id and optional range.
-fn demo_sensors() -> Vec<(String, Option<[f64; 2]>)> {
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(DEMO_MANIFEST).unwrap()).unwrap();
-    manifest["sensors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let range = s["range"]
-                .as_array()
-                .map(|r| [r[0].as_f64().unwrap(), r[1].as_f64().unwrap()]);
-            (s["id"].as_str().unwrap().to_owned(), range)
-        })
-        .collect()
-}
-
-/// Checks a frame's shape, and that it carries every demo sensor inside its range.
-fn check_frame(frame: &serde_json::Value) -> u64 {
-    let t = frame["t"].as_u64().expect("frame t is epoch ms");
-    let readings = frame["readings"].as_array().expect("readings array");
-    let sensors = demo_sensors();
-    assert_eq!(readings.len(), sensors.len(), "{frame}");
-    for (id, range) in &sensors {
-        let r = readings
-            .iter()
-            .find(|r| r["id"] == id.as_str())
-            .unwrap_or_else(|| panic!("{id} missing from {frame}"));
-        assert_eq!(r["t"].as_u64(), Some(t));
-        match range {
-            Some([lo, hi]) => {
-                let v = r["v"].as_f64().unwrap_or_else(|| panic!("{id}: {r}"));
-                assert!(v >= *lo && v <= *hi, "{id} = {v} outside [{lo}, {hi}]");
-            }
-            None => assert!(r["v"].is_boolean(), "{id} should be a boolean: {r}"),
-        }
-    }
-    t
-}
+use harness::*;
 
 #[tokio::test]
 async fn sim_sends_every_sensor_at_once_and_then_at_the_rate() {
@@ -268,25 +67,6 @@ async fn sim_sends_every_sensor_at_once_and_then_at_the_rate() {
     assert!(server.url.starts_with("http://127.0.0.1:"));
 }
 
-async fn http_get_plain(port: u16, path: &str) -> String {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    http_get(&mut tcp, path).await
-}
-
-async fn http_get<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    stream: &mut S,
-    path: &str,
-) -> String {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut body = Vec::new();
-    timeout(Duration::from_secs(5), stream.read_to_end(&mut body))
-        .await
-        .expect("response within 5 s")
-        .ok();
-    String::from_utf8_lossy(&body).into_owned()
-}
-
 #[tokio::test]
 async fn foreign_origins_are_refused_unless_allowed() {
     let server = Server::start("origin", &["--allow-origin", "https://twin.example.com"]);
@@ -299,9 +79,21 @@ async fn foreign_origins_are_refused_unless_allowed() {
         }
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
+    // Exact origins: a page on another local port is another origin.
+    for origin in [
+        "http://localhost:5173".to_owned(),
+        format!("http://localhost:{}", server.port + 1),
+        format!("https://127.0.0.1:{}", server.port),
+        "https://twin.example.com:8443".to_owned(),
+    ] {
+        match connect(&server, Some(&origin)).await {
+            Err(WsError::Http(response)) => assert_eq!(response.status(), 403, "{origin}"),
+            other => panic!("{origin}: expected 403, got {:?}", other.map(|_| ())),
+        }
+    }
     for origin in [
         "https://twin.example.com",
-        "http://localhost:5173",
+        &format!("http://localhost:{}", server.port),
         &format!("http://127.0.0.1:{}", server.port),
     ] {
         let mut ws = connect(&server, Some(origin))
@@ -365,25 +157,6 @@ async fn clients_beyond_max_clients_are_refused_until_one_leaves() {
         }
     };
     check_frame(&next_frame(&mut c, Duration::from_secs(2)).await);
-}
-
-/// Reads until the server's close frame and returns it.
-async fn close_frame<S>(ws: &mut Ws<S>) -> Option<CloseFrame>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    timeout(Duration::from_secs(5), async {
-        while let Some(message) = ws.next().await {
-            match message {
-                Ok(Message::Close(frame)) => return frame,
-                Ok(_) => {}
-                Err(e) => panic!("socket error instead of a close frame: {e}"),
-            }
-        }
-        None
-    })
-    .await
-    .expect("closed within 5 s")
 }
 
 #[tokio::test]
@@ -452,84 +225,6 @@ async fn the_bearing_fault_cycle_is_logged() {
     }
 }
 
-/// Accepts any certificate but remembers it, so the test can compare it with the printed
-/// fingerprint; signatures are still checked.
-#[derive(Debug)]
-struct RememberCert {
-    seen: Mutex<Option<Vec<u8>>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for RememberCert {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        *self.seen.lock().unwrap() = Some(end_entity.to_vec());
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-async fn tls_connect(
-    port: u16,
-    verifier: Arc<RememberCert>,
-    alpn: &[&[u8]],
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let provider = verifier.provider.clone();
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    timeout(Duration::from_secs(5), connector.connect(name, tcp))
-        .await
-        .expect("TLS handshake within 5 s")
-        .expect("TLS handshake succeeds")
-}
-
 #[tokio::test]
 async fn https_serves_the_app_and_wss_the_simulation() {
     let server = Server::start("https", &["--https"]);
@@ -551,7 +246,7 @@ async fn https_serves_the_app_and_wss_the_simulation() {
         provider: Arc::new(rustls::crypto::ring::default_provider()),
     });
     let mut tls = tls_connect(server.port, verifier.clone(), &[b"http/1.1"]).await;
-    let response = http_get(&mut tls, "/").await;
+    let response = http_get(&mut tls, &format!("localhost:{}", server.port), "/").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("twinlens serve test"));
 

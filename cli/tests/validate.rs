@@ -201,3 +201,63 @@ fn a_file_that_does_not_exist_is_an_error_not_a_panic() {
         r.stderr
     );
 }
+
+#[test]
+fn credentials_sent_over_plain_ws_are_warned_about_without_the_secret() {
+    let dir = scratch("insecure_credentials");
+    std::fs::copy(DEMO_GLB, dir.join("pump-skid.glb")).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(DEMO_MANIFEST).unwrap()).unwrap();
+    manifest["source"] = serde_json::json!({
+        "url": "ws://plant.example:9001/mqtt", "adapter": "json",
+        "credentials": { "username": "ops", "password": "hunter2-secret" }
+    });
+    std::fs::write(dir.join("twin.json"), manifest.to_string()).unwrap();
+    let path = dir.join("twin.json");
+    let r = validate(&[path.to_str().unwrap()]);
+    assert_eq!(
+        r.code, 0,
+        "a warning does not make it invalid: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("warning: ")
+            && r.stderr.contains("ws://plant.example:9001")
+            && r.stderr.contains("wss://"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("hunter2") && !r.stdout.contains("hunter2"));
+    let r = validate(&[path.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON object");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v}");
+
+    let r = validate(&[DEMO_MANIFEST, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON object");
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([]),
+        "the demo has no secrets"
+    );
+}
+
+#[test]
+fn a_password_of_the_wrong_type_is_reported_without_its_value() {
+    let dir = scratch("credential_type");
+    std::fs::write(
+        dir.join("twin.json"),
+        r#"{ "name": "P", "model": { "url": "p.glb" },
+             "source": { "url": "wss://b", "adapter": "json", "credentials": { "password": 918273645 } } }"#,
+    )
+    .unwrap();
+    let r = validate(&[dir.join("twin.json").to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("source.credentials.password: expected text"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("918273645"), "{}", r.stderr);
+}

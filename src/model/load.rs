@@ -7,6 +7,7 @@
 
 mod accessor;
 mod glb;
+pub mod limits;
 mod nodes;
 mod texture;
 
@@ -62,6 +63,8 @@ pub fn load_model(
 ) -> Result<TwinModel, ModelError> {
     let fail = |problems| error(source_name, problems);
     let (root, bin, json_text) = parse(bytes).map_err(fail)?;
+    limits::check_node_count(root.nodes.len()).map_err(|p| fail(vec![p]))?;
+    limits::check_resource_bytes(resources.values().map(|b| b.len() as u64).sum()).map_err(|p| fail(vec![p]))?;
     let mut problems = Vec::new();
 
     let buffers = load_buffers(&root, bin, resources, &mut problems);
@@ -96,7 +99,7 @@ pub fn load_model(
     if !problems.is_empty() {
         return Err(fail(problems));
     }
-    Ok(TwinModel {
+    let model = TwinModel {
         source_name: source_name.to_owned(),
         nodes,
         roots,
@@ -104,7 +107,9 @@ pub fn load_model(
         materials,
         textures,
         origin,
-    })
+    };
+    limits::check_drawn_triangles(&model).map_err(|p| fail(vec![p]))?;
+    Ok(model)
 }
 
 fn problem(path: impl Into<String>, message: impl Into<String>) -> ModelProblem {

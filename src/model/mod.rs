@@ -6,6 +6,7 @@
 
 mod load;
 
+pub use load::limits::MAX_RESOURCE_BYTES;
 pub use load::{Resources, load_model, required_resources};
 
 use glam::{Mat4, Vec3};

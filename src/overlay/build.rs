@@ -141,6 +141,7 @@ pub fn sensor_label(
     let age = match freshness {
         Freshness::Live => Age::Live,
         Freshness::Stale { .. } => Age::Stale,
+        Freshness::ConnectionLost { .. } => Age::ConnectionLost,
         Freshness::NoData => Age::NoData,
     };
     let value = latest.map(|s| &s.value);
@@ -159,7 +160,7 @@ pub fn sensor_label(
         None => "no data".to_owned(),
     };
     out.detail = match freshness {
-        Freshness::Stale { age_ms } => Some(format!(
+        Freshness::Stale { age_ms } | Freshness::ConnectionLost { age_ms } => Some(format!(
             "{} · {}",
             classified.status_text(),
             format_age(age_ms)
@@ -435,6 +436,30 @@ mod tests {
         assert!(label.value.starts_with("95"));
         let detail = label.detail.clone().unwrap_or_default();
         assert!(detail.contains("12 s"), "{detail}");
+    }
+
+    #[test]
+    fn a_lost_connection_greys_a_fresh_reading_saying_connection_lost_and_its_age() {
+        let m = manifest();
+        let mut store = SensorStore::new(&m);
+        let mut label = SensorLabel::default();
+        store.apply(sample(95.0, 1_000_000.0));
+        store.set_connection_lost(Some(1_001_000.0));
+        // 2 s old, well inside its maximum age, yet the source is gone.
+        sensor_label(0, &m.sensors[0], &store, 1_002_000.0, &mut label);
+        assert_eq!(label.classified.state, SensorState::Stale);
+        assert!(label.classified.connection_lost);
+        assert!(label.value.starts_with("95"), "the last value is kept");
+        assert_eq!(
+            label.detail.as_deref(),
+            Some("connection lost (was alarm) · 2 s")
+        );
+        assert!(!is_alerting(&label), "a lost alarm is not a live one");
+        let tint = label.tint.unwrap_or_else(|| panic!("a grey tint"));
+        assert!(tint.color[0] == tint.color[1] && tint.color[1] == tint.color[2]);
+        store.set_connection_lost(None);
+        sensor_label(0, &m.sensors[0], &store, 1_002_000.0, &mut label);
+        assert_eq!(label.classified.state, SensorState::Alarm, "live again");
     }
 
     /// Where a trend's own minimum lands (and its maximum, from the top): the margin's share

@@ -36,7 +36,8 @@ pub struct Tint {
 /// The tint for a sensor's part, or `None` to leave the part as modelled.
 ///
 /// - `coloring: off` → `None`.
-/// - Stale or no data → a weak grey tint whatever the mode: the last colour would be a lie.
+/// - Stale, connection lost or no data → a weak grey tint whatever the mode: the last colour
+///   would be a lie.
 /// - With a ramp and a numeric value (booleans count as 1 and 0) → the ramp's colour at the
 ///   value, clamped to the sensor's `range`, in the rules' mode.
 /// - Otherwise by state: warning orange, alarm vermillion, normal `None` (colour is kept for
@@ -158,7 +159,11 @@ mod tests {
             SensorState::Alarm => Band::Alarm,
             _ => Band::Normal,
         };
-        Classified { state, band }
+        Classified {
+            state,
+            band,
+            connection_lost: false,
+        }
     }
 
     fn ramp_rules(mode: ColoringMode) -> OverlayRules {
@@ -312,6 +317,7 @@ mod tests {
             let c = Classified {
                 state,
                 band: Band::Alarm,
+                connection_lost: false,
             };
             let t = node_tint(c, Some(&v), None, &rules);
             let Some(t) = t else {
@@ -341,6 +347,7 @@ mod tests {
             let c = Classified {
                 state,
                 band: Band::Alarm,
+                connection_lost: false,
             };
             assert_eq!(node_tint(c, Some(&Value::Number(50.0)), None, &rules), None);
         }

@@ -1,5 +1,6 @@
 //! A sensor's display state (normal, warning, alarm, stale, no data) from its latest value, its
-//! age and its thresholds, and the style each state is drawn with.
+//! age and its thresholds, and the style each state is drawn with. A reading whose source has
+//! lost its connection is drawn as stale, and says "connection lost".
 //!
 //! Colours follow high-performance HMI practice: normal is neutral and colour is kept for what
 //! needs attention, from the Okabe–Ito colour-blind-safe palette. Every state also has its own
@@ -16,6 +17,8 @@ pub enum Age {
     Live,
     /// Older than `maxAgeSeconds`.
     Stale,
+    /// The source's connection is down: the last value known, however recent.
+    ConnectionLost,
     /// Nothing received yet.
     NoData,
 }
@@ -55,6 +58,9 @@ pub struct Classified {
     pub state: SensorState,
     /// Band of the last value; `Normal` when there is no value.
     pub band: Band,
+    /// The state is [`SensorState::Stale`] because the source's connection is down, not
+    /// because the reading aged: the label says "connection lost".
+    pub connection_lost: bool,
 }
 
 impl Default for Classified {
@@ -63,6 +69,7 @@ impl Default for Classified {
         Classified {
             state: SensorState::NoData,
             band: Band::Normal,
+            connection_lost: false,
         }
     }
 }
@@ -141,9 +148,17 @@ impl SensorState {
 
 impl Classified {
     /// Status words for the label: "" when normal, "warning", "alarm", "no data", "stale", or
-    /// "stale (was warning)" / "stale (was alarm)" so an old alarm is not forgotten.
+    /// "stale (was warning)" / "stale (was alarm)" so an old alarm is not forgotten; likewise
+    /// "connection lost", "connection lost (was alarm)".
     pub fn status_text(&self) -> &'static str {
         match (self.state, self.band) {
+            (SensorState::Stale, Band::Alarm) if self.connection_lost => {
+                "connection lost (was alarm)"
+            }
+            (SensorState::Stale, Band::Warning) if self.connection_lost => {
+                "connection lost (was warning)"
+            }
+            (SensorState::Stale, _) if self.connection_lost => "connection lost",
             (SensorState::Stale, Band::Alarm) => "stale (was alarm)",
             (SensorState::Stale, Band::Warning) => "stale (was warning)",
             (state, _) => state.style().label_text_suffix,
@@ -201,12 +216,10 @@ fn text_band(text: &str) -> Band {
 }
 
 /// Classifies a sensor's latest value (`None` when nothing was received) at age `age`.
-/// Staleness wins over the band: an old alarm is shown as stale, with the band kept.
+/// Staleness wins over the band: an old alarm is shown as stale, with the band kept. A lost
+/// connection is shown as stale too, marked [`Classified::connection_lost`].
 pub fn classify(value: Option<&Value>, age: Age, sensor: &Sensor) -> Classified {
-    let no_data = Classified {
-        state: SensorState::NoData,
-        band: Band::Normal,
-    };
+    let no_data = Classified::default();
     let Some(value) = value else { return no_data };
     if age == Age::NoData {
         return no_data;
@@ -216,12 +229,16 @@ pub fn classify(value: Option<&Value>, age: Age, sensor: &Sensor) -> Classified 
         return no_data;
     };
     let state = match (age, band) {
-        (Age::Stale, _) => SensorState::Stale,
+        (Age::Stale | Age::ConnectionLost, _) => SensorState::Stale,
         (_, Band::Alarm) => SensorState::Alarm,
         (_, Band::Warning) => SensorState::Warning,
         (_, Band::Normal) => SensorState::Normal,
     };
-    Classified { state, band }
+    Classified {
+        state,
+        band,
+        connection_lost: age == Age::ConnectionLost,
+    }
 }
 
 #[cfg(test)]
@@ -289,7 +306,7 @@ mod tests {
 
     #[test]
     fn never_received_is_no_data() {
-        for age in [Age::Live, Age::Stale, Age::NoData] {
+        for age in [Age::Live, Age::Stale, Age::ConnectionLost, Age::NoData] {
             let c = classify(None, age, &sensor());
             assert_eq!(c.state, SensorState::NoData);
             assert_eq!(c.band, Band::Normal);
@@ -310,6 +327,23 @@ mod tests {
         assert_eq!((c.state, c.band), (SensorState::Stale, Band::Normal));
         assert_eq!(c.status_text(), "stale");
         assert!(!c.state.style().pulse, "a stale alarm must not pulse");
+    }
+
+    #[test]
+    fn a_lost_connection_reads_as_stale_saying_connection_lost_and_keeps_the_band() {
+        let c = classify(Some(&Value::Number(95.0)), Age::ConnectionLost, &sensor());
+        assert_eq!((c.state, c.band), (SensorState::Stale, Band::Alarm));
+        assert!(c.connection_lost);
+        assert_eq!(c.status_text(), "connection lost (was alarm)");
+        assert!(!c.state.style().pulse, "a lost alarm must not pulse");
+        let c = classify(Some(&Value::Number(85.0)), Age::ConnectionLost, &sensor());
+        assert_eq!(c.status_text(), "connection lost (was warning)");
+        let c = classify(Some(&Value::Number(50.0)), Age::ConnectionLost, &sensor());
+        assert_eq!(c.status_text(), "connection lost");
+        let c = classify(None, Age::ConnectionLost, &sensor());
+        assert_eq!(c, Classified::default(), "nothing received: no data");
+        let c = classify(Some(&Value::Number(50.0)), Age::Stale, &sensor());
+        assert!(!c.connection_lost);
     }
 
     #[test]

@@ -109,6 +109,17 @@ pub enum ConnectionStatus {
         /// Why.
         reason: String,
     },
+    /// No frame arrived for `source.silenceSeconds`: the socket was closed as half-open and is
+    /// being replaced; stays so until a frame arrives again.
+    Silent {
+        /// The socket URL, tokens redacted.
+        url: String,
+        /// Milliseconds since the last frame.
+        for_ms: f64,
+        /// What happens meanwhile: a [`Reconnecting`](Self::Reconnecting) or
+        /// [`Connecting`](Self::Connecting) status (never another `Silent`).
+        next: Box<ConnectionStatus>,
+    },
 }
 
 impl ConnectionStatus {
@@ -120,6 +131,7 @@ impl ConnectionStatus {
             ConnectionStatus::Live => "live",
             ConnectionStatus::Reconnecting { .. } => "reconnecting",
             ConnectionStatus::Failed { .. } => "failed",
+            ConnectionStatus::Silent { .. } => "silent",
         }
     }
 
@@ -144,6 +156,13 @@ impl ConnectionStatus {
             }
             ConnectionStatus::Failed { reason } if reason.is_empty() => "failed".to_owned(),
             ConnectionStatus::Failed { reason } => format!("failed: {reason}"),
+            ConnectionStatus::Silent { url, for_ms, next } => {
+                format!(
+                    "no data from {url} for {}; {}",
+                    describe_duration(*for_ms),
+                    next.label()
+                )
+            }
         }
     }
 }
@@ -151,6 +170,23 @@ impl ConnectionStatus {
 impl fmt::Display for ConnectionStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.label())
+    }
+}
+
+/// "30 s" below two minutes, then "4 min" and "3 h" (rounded down: a silence is at least that
+/// long).
+pub fn describe_duration(ms: f64) -> String {
+    let s = if ms.is_finite() && ms > 0.0 {
+        (ms / 1000.0).floor()
+    } else {
+        0.0
+    };
+    if s < 120.0 {
+        format!("{s} s")
+    } else if s < 7200.0 {
+        format!("{} min", (s / 60.0).floor())
+    } else {
+        format!("{} h", (s / 3600.0).floor())
     }
 }
 
@@ -309,5 +345,26 @@ mod tests {
         };
         assert_eq!(failed.label(), "failed: not authorized");
         assert_eq!(failed.name(), "failed");
+    }
+
+    #[test]
+    fn silence_labels_name_the_url_the_duration_and_what_happens_next() {
+        let silent = ConnectionStatus::Silent {
+            url: "ws://plant:8080/live".into(),
+            for_ms: 30_400.0,
+            next: Box::new(ConnectionStatus::Reconnecting {
+                in_ms: 1500.0,
+                attempt: 2,
+                last_error: String::new(),
+            }),
+        };
+        assert_eq!(silent.name(), "silent");
+        assert_eq!(
+            silent.label(),
+            "no data from ws://plant:8080/live for 30 s; reconnecting in 2 s (attempt 2)"
+        );
+        assert_eq!(describe_duration(125_000.0), "2 min");
+        assert_eq!(describe_duration(3.0 * 3_600_000.0), "3 h");
+        assert_eq!(describe_duration(f64::NAN), "0 s");
     }
 }

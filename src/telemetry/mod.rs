@@ -1,14 +1,20 @@
 //! Live sensor data, platform-free: samples, the per-sensor store with history and freshness,
 //! the protocol adapters (JSON, MQTT 3.1.1, Eclipse Ditto) that turn WebSocket frames into
-//! samples, reconnect backoff and connection status. The web glue owns the socket and feeds
-//! frames in; everything here is tested on the host.
+//! samples, reconnect backoff and connection status, the connection's state machine
+//! ([`link`]), the bounded queue between socket callbacks and frames ([`queue`]) and the whole
+//! per-source logic that ties them together ([`session`]). The web glue owns the socket, feeds
+//! its events in and carries out the commands that come back; everything here is tested on
+//! the host.
 
 pub mod backoff;
 pub mod bindings;
 pub mod ditto;
 pub mod history;
 pub mod json;
+pub mod link;
 pub mod mqtt;
+pub mod queue;
+pub mod session;
 pub mod store;
 pub mod tape;
 pub mod time;
@@ -74,6 +80,9 @@ pub enum BadInputKind {
     MalformedMqtt,
     /// A Ditto message that is not a valid protocol envelope.
     MalformedDitto,
+    /// A source timestamp too far ahead of the reading's arrival to be trusted
+    /// ([`store::MAX_FUTURE_SKEW_MS`]); the reading is kept, ordered by its arrival time.
+    FutureTimestamp,
 }
 
 impl BadInputKind {
@@ -88,6 +97,7 @@ impl BadInputKind {
             BadInputKind::WrongFrameType => "wrongFrameType",
             BadInputKind::MalformedMqtt => "malformedMqtt",
             BadInputKind::MalformedDitto => "malformedDitto",
+            BadInputKind::FutureTimestamp => "futureTimestamp",
         }
     }
 }
@@ -147,6 +157,12 @@ pub trait Adapter {
     fn on_binary(&mut self, bytes: &[u8], now_ms: f64) -> Decoded;
     /// Called about once a second: keep-alive pings, handshake timeouts.
     fn on_tick(&mut self, now_ms: f64) -> Vec<Outgoing>;
+    /// Frames of this connection were dropped unread (too large, or the page fell behind).
+    /// Adapters whose frames are independent lose only those readings (the default); a
+    /// stream protocol that cannot resynchronise asks for a reconnect.
+    fn on_gap(&mut self, _now_ms: f64) -> Vec<Outgoing> {
+        Vec::new()
+    }
     /// Session state.
     fn state(&self) -> SessionState;
 }

@@ -1,6 +1,7 @@
 //! Per-sensor live state: the latest sample (never replaced by an older one), a bounded trend
-//! history, freshness, the per-frame [`Inbox`] that coalesces bursts, and the bad-input
-//! counters with their log-the-first-few policy.
+//! history, freshness (including "connection lost" while the source is down), the per-frame
+//! [`Inbox`] that coalesces bursts, and the bad-input counters with their log-the-first-few
+//! policy.
 //!
 //! Everything is sized when the store is built from the manifest; after that, memory per sensor
 //! is bounded whatever the source sends (one latest sample, at most
@@ -10,11 +11,15 @@ pub use super::history::History;
 use super::{BadInput, BadInputKind, Quality, Sample, Value};
 use crate::manifest::Manifest;
 
-/// A source timestamp this far ahead of the page's clock is not trusted for ordering.
+/// A source timestamp more than this ahead of the reading's arrival is not trusted for
+/// ordering (5 minutes).
 ///
-/// Ordering by source time means one reading stamped in the year 9000 would block every later
-/// reading of its sensor forever. Clocks skewed by up to a day still order by source time.
-pub const MAX_FUTURE_SKEW_MS: f64 = 24.0 * 3600.0 * 1000.0;
+/// Ordering by source time means one reading stamped hours ahead would make every later,
+/// correctly stamped reading of its sensor "out of order" until the clock caught up: the
+/// sensor would freeze. Five minutes covers clocks that are merely unsynchronised; anything
+/// further ahead is a broken clock, counted as [`BadInputKind::FutureTimestamp`], and the
+/// reading is ordered by its arrival time instead.
+pub const MAX_FUTURE_SKEW_MS: f64 = 5.0 * 60.0 * 1000.0;
 
 /// Used when a sensor's `maxAgeSeconds` is unusable (the manifest validator normally refuses
 /// it); the manifest's default.
@@ -30,6 +35,12 @@ pub enum Freshness {
         /// Milliseconds since it was received.
         age_ms: f64,
     },
+    /// The source's connection is down (after having been up): whatever its age, the latest
+    /// reading is only the last value known, not a live one.
+    ConnectionLost {
+        /// Milliseconds since it was received.
+        age_ms: f64,
+    },
     /// No reading since the page loaded.
     NoData,
 }
@@ -40,7 +51,16 @@ impl Freshness {
         match self {
             Freshness::Live => "live",
             Freshness::Stale { .. } => "stale",
+            Freshness::ConnectionLost { .. } => "connectionLost",
             Freshness::NoData => "noData",
+        }
+    }
+
+    /// Milliseconds since the reading was received, when it is not live (stale or lost).
+    pub fn age_ms(&self) -> Option<f64> {
+        match self {
+            Freshness::Stale { age_ms } | Freshness::ConnectionLost { age_ms } => Some(*age_ms),
+            Freshness::Live | Freshness::NoData => None,
         }
     }
 }
@@ -71,8 +91,10 @@ pub struct StoreCounters {
     pub non_finite: u64,
     /// Samples naming a sensor index outside the manifest.
     pub unknown_sensor: u64,
-    /// Samples whose source timestamp was more than [`MAX_FUTURE_SKEW_MS`] ahead of their
-    /// receive time; they were kept, ordered by receive time instead.
+    /// Samples reaching [`SensorStore::apply`] with a source timestamp more than
+    /// [`MAX_FUTURE_SKEW_MS`] ahead of their receive time; they were kept, ordered by receive
+    /// time instead. (A live session screens them first with [`distrust_future_time`] and
+    /// counts them as bad input.)
     pub future_timestamps: u64,
 }
 
@@ -112,6 +134,9 @@ struct Slot {
 pub struct SensorStore {
     slots: Vec<Slot>,
     counters: StoreCounters,
+    /// Since when the source's connection is down, after having been up; `None` while it is
+    /// live or before it first was.
+    lost_since_ms: Option<f64>,
 }
 
 impl SensorStore {
@@ -140,7 +165,20 @@ impl SensorStore {
         SensorStore {
             slots,
             counters: StoreCounters::default(),
+            lost_since_ms: None,
         }
+    }
+
+    /// Tells the store whether its source is connected: `Some(since_ms)` while the connection
+    /// is down after having been live, `None` while it is live (or has not been up yet, when
+    /// readings are judged by their age alone). See [`freshness`](Self::freshness).
+    pub fn set_connection_lost(&mut self, since_ms: Option<f64>) {
+        self.lost_since_ms = since_ms;
+    }
+
+    /// Since when the connection is down (see [`set_connection_lost`](Self::set_connection_lost)).
+    pub fn connection_lost_since(&self) -> Option<f64> {
+        self.lost_since_ms
     }
 
     /// Number of sensors.
@@ -167,10 +205,10 @@ impl SensorStore {
             return Applied::UnknownSensor;
         };
         // Keep only a source time that can order readings (see MAX_FUTURE_SKEW_MS).
-        if sample.source_ms.is_some() && trusted_source_ms(&sample).is_none() {
-            if sample.source_ms.is_some_and(f64::is_finite) {
-                self.counters.future_timestamps += 1;
-            }
+        if distrust_future_time(&mut sample).is_some() {
+            self.counters.future_timestamps += 1;
+        }
+        if sample.source_ms.is_some_and(|t| !t.is_finite()) {
             sample.source_ms = None;
         }
         if let Some(current) = &slot.latest
@@ -228,7 +266,10 @@ impl SensorStore {
     /// Age is measured from when the page *received* the reading, not from its source time:
     /// a source whose clock runs minutes behind would otherwise show every live sensor as
     /// stale, and the question the page answers is "is data still arriving". A reading stays
-    /// `Stale` once it has been received; `NoData` only means nothing arrived yet.
+    /// `Stale` once it has been received; `NoData` only means nothing arrived yet. While the
+    /// connection is lost ([`set_connection_lost`](Self::set_connection_lost)) every received
+    /// reading is `ConnectionLost`, whatever its `maxAgeSeconds`: no reading may look live
+    /// while nothing can arrive.
     pub fn freshness(&self, sensor: usize, now_ms: f64) -> Freshness {
         let Some(slot) = self.slots.get(sensor) else {
             return Freshness::NoData;
@@ -237,7 +278,9 @@ impl SensorStore {
             None => Freshness::NoData,
             Some(s) => {
                 let age_ms = age(now_ms, s.received_ms);
-                if age_ms > slot.max_age_ms {
+                if self.lost_since_ms.is_some() {
+                    Freshness::ConnectionLost { age_ms }
+                } else if age_ms > slot.max_age_ms {
                     Freshness::Stale { age_ms }
                 } else {
                     Freshness::Live
@@ -269,12 +312,15 @@ impl SensorStore {
         (0..self.slots.len()).filter_map(move |i| self.reading(i, now_ms))
     }
 
-    /// How many sensors are live, stale and without data at `now_ms`.
+    /// How many sensors are live, not live (stale or connection lost) and without data at
+    /// `now_ms`.
     pub fn freshness_counts(&self, now_ms: f64) -> (usize, usize, usize) {
         (0..self.slots.len()).fold((0, 0, 0), |(live, stale, none), i| {
             match self.freshness(i, now_ms) {
                 Freshness::Live => (live + 1, stale, none),
-                Freshness::Stale { .. } => (live, stale + 1, none),
+                Freshness::Stale { .. } | Freshness::ConnectionLost { .. } => {
+                    (live, stale + 1, none)
+                }
                 Freshness::NoData => (live, stale, none + 1),
             }
         })
@@ -323,6 +369,21 @@ pub fn is_older(new: &Sample, current: &Sample) -> bool {
 fn trusted_source_ms(s: &Sample) -> Option<f64> {
     s.source_ms
         .filter(|t| t.is_finite() && *t <= s.received_ms + MAX_FUTURE_SKEW_MS)
+}
+
+/// Drops `sample`'s source time when it lies more than [`MAX_FUTURE_SKEW_MS`] ahead of the
+/// sample's arrival, so the reading is ordered by its arrival time and cannot freeze its
+/// sensor. Returns how far ahead it was (ms), for the bad-input count; `None` when the time
+/// is absent, not finite (ignored elsewhere) or close enough.
+pub fn distrust_future_time(sample: &mut Sample) -> Option<f64> {
+    let t = sample.source_ms.filter(|t| t.is_finite())?;
+    let ahead = t - sample.received_ms;
+    if ahead > MAX_FUTURE_SKEW_MS {
+        sample.source_ms = None;
+        Some(ahead)
+    } else {
+        None
+    }
 }
 
 /// Numbers must be finite and the receive time too (it drives ordering and freshness).
@@ -446,7 +507,7 @@ pub const LOG_FIRST_PER_KIND: u64 = 5;
 pub const MAX_BAD_PER_FRAME: usize = 32;
 
 /// Every bad-input kind, in `stats()` order.
-pub const ALL_BAD_INPUT_KINDS: [BadInputKind; 8] = [
+pub const ALL_BAD_INPUT_KINDS: [BadInputKind; KINDS] = [
     BadInputKind::NotJson,
     BadInputKind::WrongType,
     BadInputKind::UnknownSensor,
@@ -455,7 +516,11 @@ pub const ALL_BAD_INPUT_KINDS: [BadInputKind; 8] = [
     BadInputKind::WrongFrameType,
     BadInputKind::MalformedMqtt,
     BadInputKind::MalformedDitto,
+    BadInputKind::FutureTimestamp,
 ];
+
+/// Number of bad-input kinds.
+const KINDS: usize = 9;
 
 fn kind_index(kind: BadInputKind) -> usize {
     match kind {
@@ -467,6 +532,7 @@ fn kind_index(kind: BadInputKind) -> usize {
         BadInputKind::WrongFrameType => 5,
         BadInputKind::MalformedMqtt => 6,
         BadInputKind::MalformedDitto => 7,
+        BadInputKind::FutureTimestamp => 8,
     }
 }
 
@@ -495,7 +561,7 @@ pub fn parse_summary(reason: &str) -> Option<u64> {
 #[derive(Debug, Clone, Default)]
 pub struct BadInputBatch {
     entries: Vec<BadInput>,
-    overflow: [u64; 8],
+    overflow: [u64; KINDS],
 }
 
 impl BadInputBatch {
@@ -539,7 +605,7 @@ impl BadInputBatch {
 /// flood the console: [`record`](Self::record) says whether this one should be logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadInputCounters {
-    counts: [u64; 8],
+    counts: [u64; KINDS],
     log_first: u64,
 }
 
@@ -558,7 +624,7 @@ impl BadInputCounters {
     /// Counters logging the first `n` of each kind.
     pub fn with_log_first(n: u64) -> BadInputCounters {
         BadInputCounters {
-            counts: [0; 8],
+            counts: [0; KINDS],
             log_first: n,
         }
     }
@@ -593,452 +659,4 @@ impl BadInputCounters {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::manifest::{HistorySpec, MAX_HISTORY_POINTS};
-
-    const T0: f64 = 1_795_615_653_000.0;
-
-    fn manifest(sensors: usize, window_s: f64, resolution_s: f64) -> Manifest {
-        let sensors: Vec<serde_json::Value> = (0..sensors)
-            .map(|i| {
-                serde_json::json!({
-                    "id": format!("s{i}"), "name": format!("Sensor {i}"), "node": "N",
-                    "unit": "°C", "maxAgeSeconds": 10
-                })
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "name": "Test", "model": { "url": "m.glb" }, "sensors": sensors,
-            "history": { "windowSeconds": window_s, "resolutionSeconds": resolution_s }
-        });
-        match Manifest::parse(doc.to_string().as_bytes(), "test.json") {
-            Ok(m) => m,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    fn sample(sensor: usize, v: f64, source_ms: Option<f64>, received_ms: f64) -> Sample {
-        Sample {
-            sensor,
-            value: Value::Number(v),
-            unit: None,
-            source_ms,
-            received_ms,
-            quality: Quality::Good,
-        }
-    }
-
-    fn value_of(store: &SensorStore, sensor: usize) -> Option<Value> {
-        store.latest(sensor).map(|s| s.value.clone())
-    }
-
-    #[test]
-    fn older_source_time_does_not_replace_the_latest() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        assert_eq!(
-            store.apply(sample(0, 1.0, Some(T0 + 2000.0), T0)),
-            Applied::Updated
-        );
-        assert_eq!(
-            store.apply(sample(0, 2.0, Some(T0 + 1000.0), T0 + 5.0)),
-            Applied::OutOfOrder
-        );
-        assert_eq!(value_of(&store, 0), Some(Value::Number(1.0)));
-        assert_eq!(store.counters().out_of_order, 1);
-        assert_eq!(store.counters().updates, 1);
-    }
-
-    #[test]
-    fn equal_timestamps_let_the_later_arrival_win() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        store.apply(sample(0, 1.0, Some(T0), T0));
-        assert_eq!(store.apply(sample(0, 2.0, Some(T0), T0)), Applied::Updated);
-        assert_eq!(value_of(&store, 0), Some(Value::Number(2.0)));
-    }
-
-    #[test]
-    fn receive_time_orders_when_either_lacks_a_source_time() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        store.apply(sample(0, 1.0, None, T0 + 100.0));
-        // A source time far in the past does not matter: the current one has none.
-        assert_eq!(
-            store.apply(sample(0, 2.0, Some(1000.0), T0 + 200.0)),
-            Applied::Updated
-        );
-        assert_eq!(
-            store.apply(sample(0, 3.0, None, T0 + 150.0)),
-            Applied::OutOfOrder
-        );
-        assert_eq!(value_of(&store, 0), Some(Value::Number(2.0)));
-    }
-
-    #[test]
-    fn a_far_future_source_time_cannot_freeze_a_sensor() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        let year_9000 = 221_845_392_000_000.0;
-        assert_eq!(
-            store.apply(sample(0, 1.0, Some(year_9000), T0)),
-            Applied::Updated
-        );
-        assert_eq!(
-            store.latest(0).and_then(|s| s.source_ms),
-            None,
-            "untrusted time dropped"
-        );
-        assert_eq!(store.counters().future_timestamps, 1);
-        assert_eq!(
-            store.apply(sample(0, 2.0, Some(T0 + 1000.0), T0 + 1000.0)),
-            Applied::Updated
-        );
-    }
-
-    #[test]
-    fn non_finite_numbers_are_never_stored() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        store.apply(sample(0, 1.0, None, T0));
-        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            assert_eq!(
-                store.apply(sample(0, bad, None, T0 + 1.0)),
-                Applied::NonFinite
-            );
-        }
-        assert_eq!(
-            store.apply(sample(0, 5.0, None, f64::NAN)),
-            Applied::NonFinite
-        );
-        assert_eq!(value_of(&store, 0), Some(Value::Number(1.0)));
-        assert!(
-            store
-                .history(0)
-                .all(|(t, v)| t.is_finite() && v.is_finite())
-        );
-        assert_eq!(store.counters().non_finite, 4);
-        // A NaN source time is ignored rather than poisoning the ordering.
-        assert_eq!(
-            store.apply(sample(0, 6.0, Some(f64::NAN), T0 + 2.0)),
-            Applied::Updated
-        );
-        assert_eq!(
-            store.apply(sample(0, 7.0, Some(T0), T0 + 3.0)),
-            Applied::Updated
-        );
-    }
-
-    #[test]
-    fn unknown_sensor_indices_are_refused_without_panicking() {
-        let mut store = SensorStore::new(&manifest(2, 60.0, 1.0));
-        assert_eq!(
-            store.apply(sample(2, 1.0, None, T0)),
-            Applied::UnknownSensor
-        );
-        assert_eq!(
-            store.apply(sample(usize::MAX, 1.0, None, T0)),
-            Applied::UnknownSensor
-        );
-        assert_eq!(store.freshness(99, T0), Freshness::NoData);
-        assert!(store.reading(99, T0).is_none());
-        assert_eq!(store.history(99).count(), 0);
-        assert_eq!(store.counters().unknown_sensor, 2);
-    }
-
-    #[test]
-    fn freshness_goes_from_no_data_to_live_to_stale_and_back_to_live() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0)); // maxAgeSeconds 10
-        assert_eq!(store.freshness(0, T0), Freshness::NoData);
-        store.apply(sample(0, 1.0, None, T0));
-        assert_eq!(store.freshness(0, T0), Freshness::Live);
-        assert_eq!(
-            store.freshness(0, T0 + 10_000.0),
-            Freshness::Live,
-            "at max age still live"
-        );
-        assert_eq!(
-            store.freshness(0, T0 + 10_001.0),
-            Freshness::Stale { age_ms: 10_001.0 }
-        );
-        assert_eq!(
-            store.freshness(0, T0 + 3_600_000.0).name(),
-            "stale",
-            "never back to noData once a sample arrived"
-        );
-        store.apply(sample(0, 2.0, None, T0 + 20_000.0));
-        assert_eq!(store.freshness(0, T0 + 20_500.0), Freshness::Live);
-        assert_eq!(
-            store.freshness(0, T0),
-            Freshness::Live,
-            "a clock going back is age 0"
-        );
-    }
-
-    #[test]
-    fn freshness_uses_receive_time_so_a_lagging_source_clock_stays_live() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        store.apply(sample(0, 1.0, Some(T0 - 3_600_000.0), T0));
-        assert_eq!(store.freshness(0, T0 + 1000.0), Freshness::Live);
-    }
-
-    #[test]
-    fn history_never_exceeds_its_capacity() {
-        let m = manifest(1, 60.0, 1.0);
-        let cap = m.history.capacity() + 1;
-        let mut store = SensorStore::new(&m);
-        for i in 0..10 * cap {
-            store.apply(sample(0, i as f64, None, T0 + i as f64 * 1000.0));
-            let h = store.history_buffer(0).map(History::len).unwrap_or(0);
-            assert!(h <= cap, "{h} points after {i} pushes");
-        }
-        assert_eq!(store.history_buffer(0).map(History::capacity), Some(cap));
-    }
-
-    #[test]
-    fn history_drops_points_older_than_the_window() {
-        let mut store = SensorStore::new(&manifest(1, 10.0, 1.0));
-        for i in 0..30 {
-            store.apply(sample(0, i as f64, None, T0 + i as f64 * 1000.0));
-        }
-        let points: Vec<(f64, f64)> = store.history(0).collect();
-        let newest = T0 + 29_000.0;
-        assert!(points.iter().all(|(t, _)| *t >= newest - 10_000.0));
-        assert_eq!(points.len(), 11, "10 s window at 1 s: both ends included");
-        assert_eq!(points.first().map(|p| p.1), Some(19.0), "oldest first");
-        assert_eq!(points.last().map(|p| p.1), Some(29.0));
-        assert_eq!(store.min_max(0), Some((19.0, 29.0)));
-    }
-
-    #[test]
-    fn history_keeps_one_point_per_resolution_bucket_the_latest() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 5.0));
-        let base = 1_795_615_650_000.0; // a multiple of 5 s
-        for (dt, v) in [
-            (0.0, 1.0),
-            (1000.0, 2.0),
-            (4999.0, 3.0),
-            (5000.0, 4.0),
-            (9000.0, 5.0),
-        ] {
-            store.apply(sample(0, v, None, base + dt));
-        }
-        let points: Vec<(f64, f64)> = store.history(0).collect();
-        assert_eq!(
-            points,
-            [(base, 3.0), (base + 5000.0, 5.0)],
-            "times are bucket starts"
-        );
-    }
-
-    #[test]
-    fn history_uses_source_time_and_bools_as_0_1_but_skips_text_and_bad_quality() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        let mut s = sample(0, 0.0, Some(T0 - 500_000.0), T0);
-        s.value = Value::Bool(true);
-        store.apply(s.clone());
-        s.value = Value::Text("RUNNING".into());
-        s.received_ms += 2000.0;
-        s.source_ms = Some(T0 - 498_000.0);
-        store.apply(s.clone());
-        s.value = Value::Number(99.0);
-        s.quality = Quality::Bad;
-        s.received_ms += 2000.0;
-        s.source_ms = Some(T0 - 496_000.0);
-        assert_eq!(
-            store.apply(s),
-            Applied::Updated,
-            "bad quality is still the latest value"
-        );
-        assert_eq!(
-            store.history(0).collect::<Vec<_>>(),
-            [(T0 - 500_000.0, 1.0)]
-        );
-    }
-
-    #[test]
-    fn history_discards_points_when_time_jumps_back_beyond_the_window() {
-        let spec = HistorySpec {
-            window_seconds: 10.0,
-            resolution_seconds: 1.0,
-        };
-        let mut h = History::new(&spec);
-        h.push(T0, 1.0);
-        h.push(T0 + 1000.0, 2.0);
-        h.push(T0 + 500.0, 3.0); // small step back: folded into the newest bucket
-        assert_eq!(
-            h.iter().collect::<Vec<_>>(),
-            [(T0, 1.0), (T0 + 1000.0, 3.0)]
-        );
-        h.push(T0 - 60_000.0, 4.0);
-        assert_eq!(h.iter().collect::<Vec<_>>(), [(T0 - 60_000.0, 4.0)]);
-        h.push(f64::NAN, 5.0);
-        h.push(T0, f64::INFINITY);
-        assert_eq!(h.len(), 1, "non-finite points are ignored");
-    }
-
-    #[test]
-    fn history_with_unusable_spec_stays_bounded() {
-        let h = History::new(&HistorySpec {
-            window_seconds: f64::INFINITY,
-            resolution_seconds: 0.0,
-        });
-        assert!(h.capacity() <= MAX_HISTORY_POINTS + 1);
-        let h = History::new(&HistorySpec {
-            window_seconds: 1e12,
-            resolution_seconds: 1e-9,
-        });
-        assert_eq!(h.capacity(), MAX_HISTORY_POINTS + 1);
-    }
-
-    #[test]
-    fn sensors_without_numbers_take_no_history_memory() {
-        let store = SensorStore::new(&manifest(3, 600.0, 1.0));
-        assert!(store.slots.iter().all(|s| s.history.memory_bytes() == 0));
-        assert_eq!(
-            store.memory_bytes(),
-            store.slots.capacity() * size_of::<Slot>() + 3 * 3
-        );
-    }
-
-    #[test]
-    fn inbox_holds_at_most_one_sample_per_sensor_the_newest() {
-        let mut store = SensorStore::new(&manifest(3, 60.0, 1.0));
-        let mut inbox = Inbox::with_sensors(3);
-        for i in 0..1000 {
-            inbox.push(sample(i % 3, i as f64, Some(T0 + i as f64), T0 + i as f64));
-            assert!(inbox.len() <= 3);
-        }
-        assert!(
-            !inbox.push(sample(0, -1.0, Some(T0 - 1.0), T0 + 2000.0)),
-            "older than pending"
-        );
-        assert_eq!(inbox.coalesced(), 998);
-        assert_eq!(inbox.drain_into(&mut store), 3);
-        assert!(inbox.is_empty());
-        assert_eq!(value_of(&store, 0), Some(Value::Number(999.0)));
-        assert_eq!(value_of(&store, 1), Some(Value::Number(997.0)));
-        assert_eq!(value_of(&store, 2), Some(Value::Number(998.0)));
-        assert_eq!(store.counters().coalesced, 998);
-        assert_eq!(inbox.drain_into(&mut store), 0, "drained inbox is empty");
-    }
-
-    #[test]
-    fn inbox_refuses_non_finite_and_unknown_samples_so_they_cannot_displace_good_ones() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        let mut inbox = Inbox::with_sensors(1);
-        assert!(inbox.push(sample(0, 1.0, None, T0)));
-        assert!(!inbox.push(sample(0, f64::NAN, None, T0 + 1.0)));
-        assert!(!inbox.push(sample(5, 1.0, None, T0 + 1.0)));
-        assert_eq!(inbox.drain_into(&mut store), 1);
-        assert_eq!(value_of(&store, 0), Some(Value::Number(1.0)));
-        let c = store.counters();
-        assert_eq!(
-            (c.non_finite, c.unknown_sensor),
-            (1, 1),
-            "counts reach the store"
-        );
-    }
-
-    #[test]
-    fn inbox_drain_does_not_count_samples_older_than_the_store() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        store.apply(sample(0, 1.0, Some(T0 + 10.0), T0));
-        let mut inbox = Inbox::with_sensors(1);
-        inbox.push(sample(0, 2.0, Some(T0), T0 + 1.0));
-        assert_eq!(inbox.drain_into(&mut store), 0);
-        assert_eq!(store.counters().out_of_order, 1);
-    }
-
-    #[test]
-    fn readings_report_value_unit_freshness_and_counts() {
-        let mut store = SensorStore::new(&manifest(2, 60.0, 1.0));
-        let mut s = sample(0, 21.5, Some(T0 - 50.0), T0);
-        s.unit = Some("K".into());
-        s.quality = Quality::Uncertain;
-        store.apply(s);
-        store.apply(sample(0, 21.6, None, T0 + 100.0));
-        let r: Vec<Reading<'_>> = store.readings(T0 + 1100.0).collect();
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[0].value, Some(&Value::Number(21.6)));
-        assert_eq!(
-            r[0].unit,
-            Some("°C"),
-            "no unit in the message: the manifest's"
-        );
-        assert_eq!(r[0].quality, Quality::Good);
-        assert_eq!(r[0].freshness, Freshness::Live);
-        assert_eq!(r[0].age_ms, Some(1000.0));
-        assert_eq!(r[0].source_ms, None);
-        assert_eq!(r[0].updates, 2);
-        assert_eq!(r[1].value, None);
-        assert_eq!(r[1].freshness, Freshness::NoData);
-        assert_eq!(r[1].age_ms, None);
-        assert_eq!(store.freshness_counts(T0 + 1100.0), (1, 0, 1));
-    }
-
-    #[test]
-    fn message_unit_overrides_the_manifest_unit() {
-        let mut store = SensorStore::new(&manifest(1, 60.0, 1.0));
-        let mut s = sample(0, 300.0, None, T0);
-        s.unit = Some("K".into());
-        store.apply(s);
-        assert_eq!(store.reading(0, T0).and_then(|r| r.unit), Some("K"));
-    }
-
-    #[test]
-    fn bad_input_counters_log_only_the_first_five_of_each_kind() {
-        let mut c = BadInputCounters::new();
-        let bad = |kind| BadInput {
-            kind,
-            reason: "x".into(),
-        };
-        let logged: Vec<bool> = (0..7)
-            .map(|_| c.record(&bad(BadInputKind::NotJson)))
-            .collect();
-        assert_eq!(logged, [true, true, true, true, true, false, false]);
-        assert!(
-            c.record(&bad(BadInputKind::TooLarge)),
-            "each kind has its own allowance"
-        );
-        assert_eq!(c.count(BadInputKind::NotJson), 7);
-        assert_eq!(c.total(), 8);
-        assert_eq!(c.by_kind().count(), 8);
-        assert_eq!(
-            c.by_kind().find(|(k, _)| *k == BadInputKind::TooLarge),
-            Some((BadInputKind::TooLarge, 1))
-        );
-    }
-
-    #[test]
-    fn bad_input_batch_is_bounded_but_counts_everything() {
-        let mut batch = BadInputBatch::new();
-        let mut formatted = 0;
-        for i in 0..1000 {
-            let kind = if i % 2 == 0 {
-                BadInputKind::UnknownSensor
-            } else {
-                BadInputKind::WrongType
-            };
-            batch.push(kind, || {
-                formatted += 1;
-                format!("reading {i}")
-            });
-        }
-        assert_eq!(
-            formatted, MAX_BAD_PER_FRAME,
-            "reasons beyond the limit are not built"
-        );
-        assert_eq!(batch.total(), 1000);
-        let entries = batch.finish();
-        assert_eq!(
-            entries.len(),
-            MAX_BAD_PER_FRAME + 2,
-            "one summary per overflowing kind"
-        );
-        let mut counters = BadInputCounters::new();
-        for e in &entries {
-            counters.record(e);
-        }
-        assert_eq!(counters.count(BadInputKind::UnknownSensor), 500);
-        assert_eq!(counters.count(BadInputKind::WrongType), 500);
-        assert_eq!(parse_summary(&summary_reason(17)), Some(17));
-        assert_eq!(parse_summary("... and lots more like this"), None);
-    }
-}
+mod tests;

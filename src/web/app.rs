@@ -488,7 +488,7 @@ impl App {
             None => "source: none (the manifest names no live source)".to_owned(),
         };
         lines.push(source);
-        card.set_text_content(Some(&lines.join("\n")));
+        card.set_text_content(Some(&super::shown::scrub(&lines.join("\n"))));
         card.set_class_name("");
     }
 
@@ -857,7 +857,11 @@ impl App {
                     title: l.title.clone(),
                     value: l.value.clone(),
                     detail: l.detail.clone(),
-                    state: state_name(l.classified.state),
+                    state: if l.classified.connection_lost {
+                        "connectionLost"
+                    } else {
+                        state_name(l.classified.state)
+                    },
                     visible: p.is_some_and(|p| p.visible),
                     marker: p.is_some_and(|p| p.as_marker),
                     x: p.map_or(0.0, |p| p.screen_pos[0] / dpr),

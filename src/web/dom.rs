@@ -67,7 +67,7 @@ impl StatusLine {
 
     /// Shows an error; it stays until replaced.
     pub fn error(&self, text: &str) {
-        web_sys::console::error_1(&JsValue::from_str(text));
+        super::shown::error(text);
         self.set(text, "error");
     }
 
@@ -78,7 +78,7 @@ impl StatusLine {
 
     fn set(&self, text: &str, class: &str) {
         if let Some(el) = &self.element {
-            el.set_text_content(Some(text));
+            el.set_text_content(Some(&super::shown::scrub(text)));
             el.set_class_name(class);
         }
     }

@@ -30,20 +30,29 @@ pub enum FetchError {
         /// HTTP reason phrase.
         status_text: String,
     },
-    /// The body exceeded [`MAX_DOWNLOAD_BYTES`].
-    #[error("{url} is larger than {MAX_DOWNLOAD_BYTES} bytes; the page refuses to download it")]
+    /// The body (or its declared length) exceeded the limit for what it is.
+    #[error("{url} is larger than {limit} bytes, the most the page downloads for it")]
     TooLarge {
         /// Requested URL.
         url: String,
+        /// The limit.
+        limit: usize,
     },
 }
 
-/// Downloads `url`, calling `progress(received, total)` as chunks arrive (`total` is 0 when the
-/// server does not say).
+/// Downloads `url`, at most `limit` bytes (and never more than [`MAX_DOWNLOAD_BYTES`]), calling
+/// `progress(received, total)` as chunks arrive (`total` is 0 when the server does not say). A
+/// declared length over the limit is refused before the body is read.
 pub async fn fetch_bytes(
     url: &str,
+    limit: usize,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Vec<u8>, FetchError> {
+    let limit = limit.min(MAX_DOWNLOAD_BYTES);
+    let too_large = || FetchError::TooLarge {
+        url: url.to_owned(),
+        limit,
+    };
     let network = |reason: String| FetchError::Network {
         url: url.to_owned(),
         reason,
@@ -64,16 +73,20 @@ pub async fn fetch_bytes(
         .get("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    progress(0, total);
     let Some(body) = response.body() else {
         return Ok(Vec::new());
     };
+    if total > limit as u64 {
+        let _ = body.cancel();
+        return Err(too_large());
+    }
+    progress(0, total);
     let reader: ReadableStreamDefaultReader = body
         .get_reader()
         .dyn_into()
         .map_err(|_| network("the response body cannot be read as a stream".into()))?;
     // The declared length only sizes the first allocation, and only within the cap.
-    let mut bytes = Vec::with_capacity((total as usize).min(MAX_DOWNLOAD_BYTES));
+    let mut bytes = Vec::with_capacity((total as usize).min(limit));
     loop {
         let chunk = JsFuture::from(reader.read())
             .await
@@ -91,11 +104,9 @@ pub async fn fetch_bytes(
             .dyn_into()
             .map_err(|_| network("the response body gave a chunk that is not bytes".into()))?;
         let len = array.length() as usize;
-        if bytes.len() + len > MAX_DOWNLOAD_BYTES {
+        if bytes.len() + len > limit {
             let _ = reader.cancel();
-            return Err(FetchError::TooLarge {
-                url: url.to_owned(),
-            });
+            return Err(too_large());
         }
         let start = bytes.len();
         bytes.resize(start + len, 0);

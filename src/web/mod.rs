@@ -5,6 +5,7 @@ mod app;
 mod dom;
 mod fetch;
 mod live;
+pub(crate) mod shown;
 mod xr;
 mod xr_ffi;
 mod xr_hud;
@@ -17,12 +18,17 @@ use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use crate::manifest::Manifest;
-use crate::model::{Resources, load_model, required_resources};
+use crate::manifest::{MAX_MANIFEST_BYTES, Manifest};
+use crate::model::{MAX_RESOURCE_BYTES, Resources, load_model, required_resources};
+use crate::redact::Secrets;
+use crate::trust::{CONFIG_FILE, Resource, SiteConfig};
 use crate::render::{BackendChoice, Renderer};
 use app::{App, SharedApp, SharedStats, Stats};
 use dom::{StatusLine, query_param, resolve_url};
-use fetch::fetch_bytes;
+use fetch::{FetchError, MAX_DOWNLOAD_BYTES, fetch_bytes};
+
+/// Largest site configuration the page reads.
+const MAX_CONFIG_BYTES: usize = 64 * 1024;
 
 thread_local! {
     /// The page's viewer; it lives as long as the page (its closures are registered with the
@@ -93,7 +99,14 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
             .buffer()
             .unchecked_into::<js_sys::ArrayBuffer>()
             .byte_length() as u64;
-        stats.serialize(&serializer).unwrap_or(JsValue::NULL)
+        // Every text in it passes the secrets gate, whatever produced it.
+        match serde_json::to_value(&stats) {
+            Ok(mut value) => {
+                scrub_json(&mut value);
+                value.serialize(&serializer).unwrap_or(JsValue::NULL)
+            }
+            Err(_) => JsValue::NULL,
+        }
     });
     js_sys::Reflect::set(&api, &"stats".into(), &stats_fn.into_js_value())?;
     let reset = Closure::<dyn Fn()>::new(|| {
@@ -155,6 +168,12 @@ async fn load_twin(
     let page = web_sys::window()
         .and_then(|w| w.location().href().ok())
         .unwrap_or_default();
+    let site = site_config(&page, status).await?;
+    // Whatever goes wrong later, the page's own address keeps its secrets to itself.
+    let mut secrets = Secrets::default();
+    secrets.add_from_url(&page);
+    shown::remember(&secrets);
+    let mut live_refused = None;
     let (model_url, manifest) = match query_param("model") {
         Some(model) => (resolve_url(&model, &page), None),
         None => {
@@ -162,16 +181,27 @@ async fn load_twin(
                 &query_param("manifest").unwrap_or(DEFAULT_MANIFEST.into()),
                 &page,
             );
+            site.check(Resource::Manifest, &url, &page)
+                .map_err(|e| e.to_string())?;
             status.info(&format!("Loading twin manifest {url}…"));
-            let bytes = fetch_bytes(&url, |_, _| {})
+            let bytes = fetch_bytes(&url, MAX_MANIFEST_BYTES, |_, _| {})
                 .await
                 .map_err(|e| format!("twin manifest: {e}"))?;
             let manifest = Manifest::parse(&bytes, &url).map_err(|e| e.to_string())?;
+            shown::remember(&Secrets::from_manifest(&manifest));
             // Live data connects while the model downloads, so values are there at first frame.
-            App::start_live(app, &manifest, &page);
+            if let Some(source) = &manifest.source {
+                let socket = live_socket_url(&source.url, &page);
+                match site.check(Resource::Live, &socket, &page) {
+                    Ok(()) => App::start_live(app, &manifest, &page),
+                    Err(e) => live_refused = Some(format!("live data: {e}")),
+                }
+            }
             (resolve_url(&manifest.model.url, &url), Some(manifest))
         }
     };
+    site.check(Resource::Model, &model_url, &page)
+        .map_err(|e| e.to_string())?;
 
     let progress = |done: u64, total: u64| {
         {
@@ -195,17 +225,29 @@ async fn load_twin(
     // The file and its resources are dropped once parsed, before the upload allocates: wasm
     // memory never shrinks, so what is alive at once sets its size.
     let model = {
-        let bytes = fetch_bytes(&model_url, progress)
+        let bytes = fetch_bytes(&model_url, MAX_DOWNLOAD_BYTES, progress)
             .await
             .map_err(|e| format!("model: {e}"))?;
         let needed = required_resources(&bytes, &model_url).map_err(|e| e.to_string())?;
         let mut resources = Resources::new();
+        // All external files together share one budget; each download gets what is left.
+        let mut left = MAX_RESOURCE_BYTES as usize;
         for uri in needed {
             let url = resolve_url(&uri, &model_url);
-            status.info(&format!("Loading {url}…"));
-            let data = fetch_bytes(&url, |_, _| {})
-                .await
+            site.check(Resource::Model, &url, &page)
                 .map_err(|e| format!("model resource: {e}"))?;
+            status.info(&format!("Loading {url}…"));
+            let data = fetch_bytes(&url, left, |_, _| {})
+                .await
+                .map_err(|e| match e {
+                    FetchError::TooLarge { .. } => format!(
+                        "model resource: {url}: the model's external files together exceed \
+                         {MAX_RESOURCE_BYTES} bytes, the most the page downloads for one model \
+                         (pack it as a compressed .glb)"
+                    ),
+                    e => format!("model resource: {e}"),
+                })?;
+            left = left.saturating_sub(data.len());
             resources.insert(uri, data);
         }
         status.info("Preparing model…");
@@ -248,13 +290,21 @@ async fn load_twin(
         .as_ref()
         .map(|m| m.check_against(&model))
         .unwrap_or_default();
+    let security = manifest
+        .as_ref()
+        .map(|m| m.security_warnings())
+        .unwrap_or_default();
     let mut s = stats.borrow_mut();
     if let Some(m) = &manifest {
         s.sensors = m.sensors.len();
         s.sensors_bound = m.bound_sensor_count(&model);
     }
     s.state = "ready";
-    if !binding_problems.is_empty() {
+    if let Some(text) = live_refused {
+        // The model shows; the refused source is named so the site can allow it.
+        status.error(&text);
+        s.last_error = Some(text);
+    } else if !binding_problems.is_empty() {
         // The model still shows; the unbound sensors are named so the manifest can be fixed.
         let text = binding_problems
             .iter()
@@ -263,10 +313,57 @@ async fn load_twin(
             .join("\n");
         status.error(&text);
         s.last_error = Some(text);
-    } else if !warnings.is_empty() {
-        status.info(&format!("{model_url}:\n{}", warnings.join("\n")));
+    } else if !warnings.is_empty() || !security.is_empty() {
+        let mut lines = security;
+        if !warnings.is_empty() {
+            lines.push(format!("{model_url}:\n{}", warnings.join("\n")));
+        }
+        status.info(&lines.join("\n"));
     } else {
         status.clear();
     }
     Ok(())
+}
+
+/// The site configuration next to the app: none (404) means the page's own origin only; one
+/// that cannot be read or parsed stops the page, since it is the site's word on what to trust.
+async fn site_config(page: &str, status: &StatusLine) -> Result<SiteConfig, String> {
+    let url = resolve_url(CONFIG_FILE, page);
+    status.info("Loading the site configuration…");
+    match fetch_bytes(&url, MAX_CONFIG_BYTES, |_, _| {}).await {
+        Ok(bytes) => {
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| format!("{url}: the site configuration is not UTF-8 text"))?;
+            SiteConfig::parse(text).map_err(|e| format!("{e} (fix {url})"))
+        }
+        Err(FetchError::Status { status: 404, .. }) => Ok(SiteConfig::default()),
+        Err(e) => Err(format!("site configuration: {e}")),
+    }
+}
+
+/// The socket a live source's `url` opens: a path is on the page's host, secure when the page
+/// is; anything else is resolved as the browser would.
+fn live_socket_url(url: &str, page: &str) -> String {
+    if url.starts_with('/')
+        && let Ok(p) = web_sys::Url::new(page)
+    {
+        let scheme = if p.protocol() == "https:" { "wss:" } else { "ws:" };
+        return format!("{scheme}//{}{url}", p.host());
+    }
+    resolve_url(url, page)
+}
+
+/// Masks secrets in every string of `value`.
+fn scrub_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => {
+            let clean = shown::scrub(s);
+            if clean != *s {
+                *s = clean;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(scrub_json),
+        _ => {}
+    }
 }

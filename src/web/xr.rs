@@ -496,7 +496,7 @@ impl XrController {
     }
 
     fn report(&mut self, message: String) {
-        web_sys::console::warn_1(&JsValue::from_str(&format!("twinlens XR: {message}")));
+        super::shown::warn(&format!("twinlens XR: {message}"));
         if let Ok(hud) = self.hud.try_borrow() {
             hud.show_reason("AR / VR could not start", Some(&message), true);
         }
@@ -826,9 +826,10 @@ async fn start_session(
         ));
         if let Err(e) = JsFuture::from(compatible).await {
             // Continue: the layer constructor reports a real incompatibility.
-            web_sys::console::warn_1(
-                &format!("twinlens XR: makeXRCompatible failed: {}", js_reason(&e)).into(),
-            );
+            super::shown::warn(&format!(
+                "twinlens XR: makeXRCompatible failed: {}",
+                js_reason(&e)
+            ));
         }
         check_running(&state)?;
         let init = XrWebGlLayerInit::new();
@@ -877,9 +878,10 @@ async fn start_session(
             hit_source = match request_hit_test_source(&session, viewer.as_ref()).await {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    web_sys::console::warn_1(
-                        &format!("twinlens XR: no hit-test source: {}", js_reason(&e)).into(),
-                    );
+                    super::shown::warn(&format!(
+                        "twinlens XR: no hit-test source: {}",
+                        js_reason(&e)
+                    ));
                     None
                 }
             };
@@ -1239,10 +1241,10 @@ fn format_reading(value: &serde_json::Value, unit: Option<&str>, state: &str) ->
         other => other.to_string(),
     };
     let unit = unit.map(|u| format!(" {u}")).unwrap_or_default();
-    if state == "live" {
-        format!("{text}{unit}")
-    } else {
-        format!("{text}{unit} ({state})")
+    match state {
+        "live" => format!("{text}{unit}"),
+        "connectionLost" => format!("{text}{unit} (connection lost)"),
+        _ => format!("{text}{unit} ({state})"),
     }
 }
 

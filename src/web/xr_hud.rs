@@ -363,7 +363,7 @@ impl XrHud {
             el.set_text_content(Some(summary));
         }
         if let Some(el) = &self.reason_text {
-            el.set_text_content(text);
+            el.set_text_content(text.map(super::shown::scrub).as_deref());
         }
         if let Some(el) = &self.reason {
             el.set_hidden(text.is_none());
@@ -415,12 +415,12 @@ impl XrHud {
         if old.status != view.status
             && let Some(el) = &self.status
         {
-            el.set_text_content(Some(&view.status));
+            el.set_text_content(Some(&super::shown::scrub(&view.status)));
         }
         if old.connection != view.connection
             && let Some(el) = &self.connection
         {
-            el.set_text_content(Some(&view.connection));
+            el.set_text_content(Some(&super::shown::scrub(&view.connection)));
             el.set_hidden(view.connection.is_empty());
         }
         for (old_text, text, el) in [
@@ -430,7 +430,7 @@ impl XrHud {
             if old_text != text
                 && let Some(el) = el
             {
-                el.set_text_content(text.as_deref());
+                el.set_text_content(text.as_deref().map(super::shown::scrub).as_deref());
                 el.set_hidden(text.is_none());
             }
         }

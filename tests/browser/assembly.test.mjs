@@ -164,7 +164,7 @@ async function reporting(page, name, fn) {
     return await fn();
   } catch (e) {
     try {
-      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000 }));
+      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000, caret: 'initial' }));
     } catch {
       // no screenshot to be had
     }
@@ -246,7 +246,7 @@ for (const backend of BACKENDS) {
         `${backend} VR: ${x.views} views, ${x.drawCallsPerView} draw calls and ${x.trianglesPerView} triangles per view, ` +
           `${x.cpuMsPerFrame.toFixed(1)} ms wasm CPU per XR frame (${x.cpuMsPerView.toFixed(2)} per view, ${x.cpuMsSubmit.toFixed(2)} submit)`,
       );
-      save(`${backend}-vr.png`, await page.screenshot());
+      save(`${backend}-vr.png`, await page.screenshot({ caret: 'initial' }));
       assert.equal(x.mode, 'immersive-vr');
       assert.equal(x.views, 2);
       assert.ok(x.trianglesPerView > 0);

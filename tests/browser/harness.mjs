@@ -58,8 +58,10 @@ const tail = (s, n = 4000) => (s.length > n ? '…' + s.slice(-n) : s);
 /**
  * Start `twinlens serve` on a free loopback port (or use TWINLENS_URL).
  * Resolves with `{ url, stop }`; `url` is the base URL with a trailing slash.
+ * `allowLive`: the live sources the site allows (`--allow-live`); by default any WebSocket on
+ * 127.0.0.1, where the tests run their feeds and brokers. `args`: more `serve` options.
  */
-export async function startServer({ timeoutMs = 20_000 } = {}) {
+export async function startServer({ timeoutMs = 20_000, allowLive = ['ws://127.0.0.1:*'], args: extra = [] } = {}) {
   if (process.env.TWINLENS_URL) {
     const url = new URL(process.env.TWINLENS_URL);
     if (!url.pathname.endsWith('/')) url.pathname += '/';
@@ -68,6 +70,8 @@ export async function startServer({ timeoutMs = 20_000 } = {}) {
 
   const bin = twinlensBin();
   const args = ['serve', '--dir', distDir(), '--host', '127.0.0.1', '--port', '0'];
+  for (const source of allowLive) args.push('--allow-live', source);
+  args.push(...extra);
   const child = spawn(bin, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
 
@@ -246,6 +250,15 @@ export async function probeGpu(page, base) {
 // Console messages and uncaught page errors, per page.
 const logs = new WeakMap();
 
+// Content-Security-Policy violations seen on any page of this test process: the app must run
+// without one in every view, so `useServerAndBrowser` fails the file when any was seen.
+const cspSeen = [];
+const isCsp = (text) => /Content Security Policy|CSP violation/i.test(text);
+
+/** CSP violations reported on `page` (or on every page when none is given). */
+export const cspViolations = (page) =>
+  page ? (logs.get(page)?.console ?? []).filter(isCsp) : cspSeen.slice();
+
 /** Start collecting console messages and page errors of `page` (idempotent). */
 export function watchPage(page) {
   let log = logs.get(page);
@@ -253,7 +266,9 @@ export function watchPage(page) {
   log = { console: [], errors: [] };
   logs.set(page, log);
   page.on('console', (msg) => {
-    log.console.push(`[${msg.type()}] ${msg.text()}`);
+    const line = `[${msg.type()}] ${msg.text()}`;
+    if (isCsp(line)) cspSeen.push(`${page.url()}: ${line}`);
+    log.console.push(line);
     if (log.console.length > 500) log.console.shift();
   });
   page.on('pageerror', (err) => log.errors.push(String(err && err.stack ? err.stack : err)));
@@ -278,6 +293,12 @@ export async function newPage(browser) {
   const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
   const page = await context.newPage();
   watchPage(page);
+  // Report violations in words even where the browser would only count them.
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) =>
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile || ''}:${e.lineNumber || ''}`),
+    );
+  });
   page.setDefaultTimeout(30_000);
   return page;
 }
@@ -381,9 +402,20 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * alike (reading the canvas back with drawImage/toDataURL can give a blank image).
  */
 export async function canvasPixels(page, { hide = ['#status'] } = {}) {
-  const style = hide.length ? `${hide.join(', ')} { visibility: hidden !important; }` : undefined;
-  const png = await page.locator('#twin-canvas').screenshot({ type: 'png', animations: 'disabled', style, timeout: 30_000 });
-  return { png, image: decodePng(png) };
+  // Hidden through the CSSOM, not an injected <style> (the app's CSP refuses inline styles).
+  const toggle = (selectors, hidden) =>
+    page.evaluate(([sel, on]) => {
+      for (const el of document.querySelectorAll(sel.join(', ') || ':not(*)')) {
+        el.style.setProperty('visibility', on ? 'hidden' : '', on ? 'important' : '');
+      }
+    }, [selectors, hidden]);
+  if (hide.length) await toggle(hide, true);
+  try {
+    const png = await page.locator('#twin-canvas').screenshot({ type: 'png', animations: 'disabled', caret: 'initial', timeout: 30_000 });
+    return { png, image: decodePng(png) };
+  } finally {
+    if (hide.length) await toggle(hide, false).catch(() => {});
+  }
 }
 
 /** Decode a non-interlaced PNG (8 or 16 bits, grey/RGB/palette/grey+alpha/RGBA) to RGBA8. */
@@ -596,12 +628,12 @@ export function saveArtifact(name, buffer) {
  * them afterwards. Returns an object whose `server` and `browser` are set once the hooks ran.
  * `artifacts`: a file-name prefix under tests/browser/output/ to clear first.
  */
-export function useServerAndBrowser({ artifacts } = {}) {
+export function useServerAndBrowser({ artifacts, server = {} } = {}) {
   const app = { server: null, browser: null };
   before(
     async () => {
       if (artifacts) clearArtifacts(artifacts);
-      app.server = await startServer();
+      app.server = await startServer(server);
       app.browser = await launchBrowser();
     },
     { timeout: 90_000 },
@@ -610,6 +642,9 @@ export function useServerAndBrowser({ artifacts } = {}) {
     async () => {
       await app.browser?.close().catch(() => {});
       await app.server?.stop();
+      if (cspSeen.length) {
+        throw new Error(`Content-Security-Policy violations in this file's pages:\n${cspSeen.join('\n')}`);
+      }
     },
     { timeout: 30_000 },
   );

@@ -29,7 +29,7 @@ async function withPage(name, fn) {
     return await fn(page);
   } catch (e) {
     try {
-      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000 }));
+      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000, caret: 'initial' }));
     } catch {
       // no screenshot to be had (page crashed)
     }

@@ -160,7 +160,7 @@ async function withPage(name, fn) {
     return await fn(page);
   } catch (e) {
     try {
-      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000 }));
+      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000, caret: 'initial' }));
     } catch {
       // no screenshot to be had
     }
@@ -313,7 +313,7 @@ async function withPhone(name, fn) {
     return await fn(page);
   } catch (e) {
     try {
-      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000 }));
+      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000, caret: 'initial' }));
       // Leave no session running for the next test.
       await page.evaluate(() => window.twinlens.xr.exit());
     } catch {
@@ -381,7 +381,7 @@ test('AR on a phone: the reticle follows hits, select places the twin and anchor
       `AR (phone, 1 view): ${x.drawCallsPerView} draw calls per view, ${x.cpuMsPerFrame.toFixed(2)} ms per frame, ` +
         `${x.cpuMsPerView.toFixed(3)} ms per view, ${x.cpuMsSubmit.toFixed(2)} ms submit (SwiftShader)`,
     );
-    save('ar-placed.png', await page.screenshot());
+    save('ar-placed.png', await page.screenshot({ caret: 'initial' }));
 
     const s = await exit(page);
     assert.equal(s.xr.placement, 'placed', 'last session figures stay readable');
@@ -589,7 +589,7 @@ test('VR on Quest 3: teleport with the trigger, snap turn with the thumbstick, s
       `VR (Quest 3, 2 views): ${x.drawCallsPerView} draw calls per eye, ${x.cpuMsPerFrame.toFixed(2)} ms per frame, ` +
         `${x.cpuMsPerView.toFixed(3)} ms per view, ${x.cpuMsSubmit.toFixed(2)} ms submit (SwiftShader)`,
     );
-    save('vr.png', await page.screenshot());
+    save('vr.png', await page.screenshot({ caret: 'initial' }));
 
     // Aim the right controller down and to the left, away from the twin, and pull the trigger.
     const aim = yawPitch(0.9, -0.6);
@@ -610,7 +610,7 @@ test('VR on Quest 3: teleport with the trigger, snap turn with the thumbstick, s
     assert.ok(moved > 1, `the viewer moved ${moved.toFixed(2)} m`);
     assert.ok(Math.abs(x.viewer[1] - 1.6) < 1e-3, 'head height kept');
     assert.ok(x.viewer[0] < 0, `landed to the left: ${x.viewer}`);
-    save('vr-teleported.png', await page.screenshot());
+    save('vr-teleported.png', await page.screenshot({ caret: 'initial' }));
 
     // Snap turn: one turn per push, none while held.
     const yaw0 = x.viewerYaw;
