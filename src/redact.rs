@@ -44,10 +44,16 @@ const SECRET_PARAMS: &[&str] = &[
     "sessionid",
 ];
 
+/// Endings that make a parameter name secret (`api_token`, `client_secret`, `url_signature`).
+const SECRET_SUFFIXES: &[&str] = &["token", "secret", "signature", "password", "apikey", "api_key"];
+
 /// Whether the query parameter `key` holds a secret.
 pub fn is_secret_param(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
-    lower.starts_with("x-amz-") || SECRET_PARAMS.contains(&lower.as_str())
+    lower.starts_with("x-amz-")
+        || lower.starts_with("x-goog-")
+        || SECRET_PARAMS.contains(&lower.as_str())
+        || SECRET_SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
 /// Literal secret values to mask wherever they appear.
@@ -183,15 +189,21 @@ fn scrub_user_info(text: &str) -> String {
     out
 }
 
-/// `?token=abc&x=1` → `?token=***&x=1`: every `key=value` after a `?`, `&` or `;` whose key is
-/// secret, anywhere in `text`.
+/// Characters that end a query value: the next parameter, the fragment, or the end of the URL
+/// in prose or JSON.
+fn ends_value(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '&' | '#' | ';' | '"' | '\'' | '<' | '>' | '`')
+}
+
+/// `?token=abc&x=1` → `?token=***&x=1`: every `key=value` after a `?`, `&`, `;` or `#` whose
+/// key is secret, anywhere in `text`.
 fn scrub_query_values(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if matches!(bytes[i], b'?' | b'&' | b';') {
+        if matches!(bytes[i], b'?' | b'&' | b';' | b'#') {
             let key_start = i + 1;
             let key_end = text[key_start..]
                 .find(|c: char| c == '=' || ends_url(c) || matches!(c, '&' | '#' | '?' | ';'))
@@ -203,7 +215,7 @@ fn scrub_query_values(text: &str) -> String {
             {
                 let value_start = key_end + 1;
                 let value_end = text[value_start..]
-                    .find(|c: char| ends_url(c) || matches!(c, '&' | '#' | ';'))
+                    .find(ends_value)
                     .map_or(text.len(), |n| value_start + n);
                 if value_end > value_start && &text[value_start..value_end] != MASK {
                     out.push_str(&text[copied..value_start]);
@@ -275,6 +287,12 @@ mod tests {
             "https://bucket.s3/m.glb?X-Amz-Credential=***&X-Amz-Signature=***&v=2"
         );
         assert_eq!(scrub("?sig=zz#frag", &none()), "?sig=***#frag");
+        assert_eq!(scrub("m.json#access_token=abc", &none()), "m.json#access_token=***");
+        assert_eq!(scrub("?sig=abc,def(x) ok", &none()), "?sig=*** ok");
+        assert_eq!(
+            scrub("g.glb?X-Goog-Signature=f00&api_token=t&client_secret=s&url=x", &none()),
+            "g.glb?X-Goog-Signature=***&api_token=***&client_secret=***&url=x"
+        );
         assert_eq!(scrub("?password=p&monkey=1", &none()), "?password=***&monkey=1");
     }
 

@@ -110,6 +110,12 @@ impl SourceExpr {
             _ => "https://cdn.example.com",
         };
         let trimmed = text.trim();
+        if !trimmed.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "{trimmed:?} may hold only printable ASCII without spaces (write an international \
+                 name in its xn-- form), like {example}"
+            ));
+        }
         let Some((scheme, rest)) = trimmed.split_once("://") else {
             return Err(format!(
                 "{trimmed:?} is not a source like {example} (a scheme, ://, a host)"
@@ -139,8 +145,9 @@ impl SourceExpr {
             None => Some(default_port(&scheme)),
             Some("*") => None,
             Some(p) => Some(
-                p.parse::<u16>()
-                    .ok()
+                Some(p)
+                    .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|p| p.parse::<u16>().ok())
                     .filter(|p| *p > 0)
                     .ok_or_else(|| format!("{trimmed:?} has port {p:?}; use 1-65535 or *"))?,
             ),
@@ -151,6 +158,15 @@ impl SourceExpr {
                 "{trimmed:?} has host {host:?}; use a name, an address or *.name"
             ));
         }
+        // The browser writes IPv6 addresses in their shortest form; so does the allow-list.
+        let host = match host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .and_then(|a| a.parse::<std::net::Ipv6Addr>().ok())
+        {
+            Some(v6) => format!("[{v6}]"),
+            None => host,
+        };
         Ok(SourceExpr {
             text: trimmed.to_owned(),
             scheme,
@@ -308,7 +324,7 @@ impl SiteConfig {
         let file: ConfigFile =
             serde_path_to_error::deserialize(de).map_err(|e| TrustError::Config {
                 path: match e.path().to_string() {
-                    p if p == "." => "(top level)".to_owned(),
+                    p if p == "." || p == "?" => "(top level)".to_owned(),
                     p => p,
                 },
                 message: format!(

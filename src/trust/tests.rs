@@ -138,7 +138,7 @@ fn user_info_does_not_change_the_origin_and_is_not_shown() {
         .expect_err("foreign");
     let text = err.to_string();
     assert!(!text.contains("hunter2") && !text.contains("abc"), "{text}");
-    // `https://twin.site@evil.example/` goes to evil.example.
+    // A URL with user info is refused whatever its host.
     assert!(
         c.check(Resource::Manifest, "https://twin.site@evil.example/m.json", PAGE)
             .is_err()
@@ -149,6 +149,12 @@ fn user_info_does_not_change_the_origin_and_is_not_shown() {
         .expect_err("user info");
     assert!(err.to_string().contains("source.credentials"), "{err}");
     assert!(!err.to_string().contains("pw1234"), "{err}");
+}
+
+#[test]
+fn ipv6_entries_match_the_browser_form() {
+    let c = config(&[], &[], &["ws://[0:0::1]:9001"]);
+    assert_eq!(c.check(Resource::Live, "ws://[::1]:9001/", PAGE), Ok(()));
 }
 
 #[test]
@@ -182,7 +188,10 @@ fn bad_config_names_the_entry() {
         (r#"{"manifestOrigins": ["https://a:99999"]}"#, "manifestOrigins[0]"),
         (r#"{"manifestOrigins": ["https://*"]}"#, "manifestOrigins[0]"),
         (r#"{"manifestOrigins": "https://a"}"#, "manifestOrigins"),
-        ("[1", ""),
+        ("{", "(top level)"),
+        (r#"{"liveSources": ["wss://b/x\thttps:"]}"#, "liveSources[0]"),
+        (r#"{"liveSources": ["wss://b:+443"]}"#, "liveSources[0]"),
+        (r#"{"manifestOrigins": ["https://bücher.example"]}"#, "manifestOrigins[0]"),
     ];
     for (json, path) in cases {
         let err = SiteConfig::parse(json).expect_err(json);

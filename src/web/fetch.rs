@@ -20,6 +20,16 @@ pub enum FetchError {
         /// Browser's reason.
         reason: String,
     },
+    /// The server redirected to a URL the site does not allow.
+    #[error("{url} redirected to {to}, which is refused: {why}")]
+    Redirect {
+        /// Requested URL.
+        url: String,
+        /// Where the server sent the page.
+        to: String,
+        /// Why that is refused.
+        why: String,
+    },
     /// The server answered with an error status.
     #[error("HTTP {status} {status_text} for {url}")]
     Status {
@@ -40,14 +50,34 @@ pub enum FetchError {
     },
 }
 
+/// What a download answered besides its body.
+pub struct Fetched {
+    /// The body.
+    pub bytes: Vec<u8>,
+    /// The response's `Content-Type`, lower case (empty when absent).
+    pub content_type: String,
+}
+
 /// Downloads `url`, at most `limit` bytes (and never more than [`MAX_DOWNLOAD_BYTES`]), calling
 /// `progress(received, total)` as chunks arrive (`total` is 0 when the server does not say). A
-/// declared length over the limit is refused before the body is read.
+/// declared length over the limit is refused before the body is read. When the server
+/// redirected, `allow` must accept the final URL before the body is read.
 pub async fn fetch_bytes(
     url: &str,
     limit: usize,
-    mut progress: impl FnMut(u64, u64),
+    allow: impl Fn(&str) -> Result<(), String>,
+    progress: impl FnMut(u64, u64),
 ) -> Result<Vec<u8>, FetchError> {
+    fetch(url, limit, allow, progress).await.map(|f| f.bytes)
+}
+
+/// [`fetch_bytes`] with the response's content type.
+pub async fn fetch(
+    url: &str,
+    limit: usize,
+    allow: impl Fn(&str) -> Result<(), String>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Fetched, FetchError> {
     let limit = limit.min(MAX_DOWNLOAD_BYTES);
     let too_large = || FetchError::TooLarge {
         url: url.to_owned(),
@@ -61,6 +91,19 @@ pub async fn fetch_bytes(
         .send()
         .await
         .map_err(|e| network(e.to_string()))?;
+    if response.redirected() {
+        let to = response.url();
+        if let Err(why) = allow(&to) {
+            if let Some(body) = response.body() {
+                let _ = body.cancel();
+            }
+            return Err(FetchError::Redirect {
+                url: url.to_owned(),
+                to,
+                why,
+            });
+        }
+    }
     if !response.ok() {
         return Err(FetchError::Status {
             url: url.to_owned(),
@@ -73,8 +116,16 @@ pub async fn fetch_bytes(
         .get("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let Some(body) = response.body() else {
-        return Ok(Vec::new());
+        return Ok(Fetched {
+            bytes: Vec::new(),
+            content_type,
+        });
     };
     if total > limit as u64 {
         let _ = body.cancel();
@@ -113,7 +164,10 @@ pub async fn fetch_bytes(
         array.copy_to(&mut bytes[start..]);
         progress(bytes.len() as u64, total);
     }
-    Ok(bytes)
+    Ok(Fetched {
+        bytes,
+        content_type,
+    })
 }
 
 /// A readable reason from a thrown JS value.

@@ -25,7 +25,7 @@ use crate::trust::{CONFIG_FILE, Resource, SiteConfig};
 use crate::render::{BackendChoice, Renderer};
 use app::{App, SharedApp, SharedStats, Stats};
 use dom::{StatusLine, query_param, resolve_url};
-use fetch::{FetchError, MAX_DOWNLOAD_BYTES, fetch_bytes};
+use fetch::{FetchError, MAX_DOWNLOAD_BYTES, fetch, fetch_bytes};
 
 /// Largest site configuration the page reads.
 const MAX_CONFIG_BYTES: usize = 64 * 1024;
@@ -184,24 +184,31 @@ async fn load_twin(
             site.check(Resource::Manifest, &url, &page)
                 .map_err(|e| e.to_string())?;
             status.info(&format!("Loading twin manifest {url}…"));
-            let bytes = fetch_bytes(&url, MAX_MANIFEST_BYTES, |_, _| {})
-                .await
-                .map_err(|e| format!("twin manifest: {e}"))?;
+            let bytes = fetch_bytes(
+                &url,
+                MAX_MANIFEST_BYTES,
+                allowed(&site, Resource::Manifest, &page),
+                |_, _| {},
+            )
+            .await
+            .map_err(|e| format!("twin manifest: {e}"))?;
             let manifest = Manifest::parse(&bytes, &url).map_err(|e| e.to_string())?;
             shown::remember(&Secrets::from_manifest(&manifest));
-            // Live data connects while the model downloads, so values are there at first frame.
-            if let Some(source) = &manifest.source {
-                let socket = live_socket_url(&source.url, &page);
-                match site.check(Resource::Live, &socket, &page) {
-                    Ok(()) => App::start_live(app, &manifest, &page),
-                    Err(e) => live_refused = Some(format!("live data: {e}")),
-                }
-            }
             (resolve_url(&manifest.model.url, &url), Some(manifest))
         }
     };
     site.check(Resource::Model, &model_url, &page)
         .map_err(|e| e.to_string())?;
+    // Live data connects while the model downloads, so values are there at first frame.
+    if let Some(m) = &manifest
+        && let Some(source) = &m.source
+    {
+        let socket = live_socket_url(&source.url, &page);
+        match site.check(Resource::Live, &socket, &page) {
+            Ok(()) => App::start_live(app, m, &page),
+            Err(e) => live_refused = Some(format!("live data: {e}")),
+        }
+    }
 
     let progress = |done: u64, total: u64| {
         {
@@ -225,7 +232,12 @@ async fn load_twin(
     // The file and its resources are dropped once parsed, before the upload allocates: wasm
     // memory never shrinks, so what is alive at once sets its size.
     let model = {
-        let bytes = fetch_bytes(&model_url, MAX_DOWNLOAD_BYTES, progress)
+        let bytes = fetch_bytes(
+            &model_url,
+            MAX_DOWNLOAD_BYTES,
+            allowed(&site, Resource::Model, &page),
+            progress,
+        )
             .await
             .map_err(|e| format!("model: {e}"))?;
         let needed = required_resources(&bytes, &model_url).map_err(|e| e.to_string())?;
@@ -237,10 +249,10 @@ async fn load_twin(
             site.check(Resource::Model, &url, &page)
                 .map_err(|e| format!("model resource: {e}"))?;
             status.info(&format!("Loading {url}…"));
-            let data = fetch_bytes(&url, left, |_, _| {})
+            let data = fetch_bytes(&url, left, allowed(&site, Resource::Model, &page), |_, _| {})
                 .await
                 .map_err(|e| match e {
-                    FetchError::TooLarge { .. } => format!(
+                    FetchError::TooLarge { limit, .. } if limit < MAX_DOWNLOAD_BYTES => format!(
                         "model resource: {url}: the model's external files together exceed \
                          {MAX_RESOURCE_BYTES} bytes, the most the page downloads for one model \
                          (pack it as a compressed .glb)"
@@ -300,15 +312,13 @@ async fn load_twin(
         s.sensors_bound = m.bound_sensor_count(&model);
     }
     s.state = "ready";
-    if let Some(text) = live_refused {
-        // The model shows; the refused source is named so the site can allow it.
-        status.error(&text);
-        s.last_error = Some(text);
-    } else if !binding_problems.is_empty() {
-        // The model still shows; the unbound sensors are named so the manifest can be fixed.
-        let text = binding_problems
-            .iter()
-            .map(|p| format!("{}: {}", p.path, p.message))
+    if live_refused.is_some() || !binding_problems.is_empty() {
+        // The model still shows; a refused source is named so the site can allow it, unbound
+        // sensors so the manifest can be fixed.
+        let text = live_refused
+            .into_iter()
+            .chain(binding_problems.iter().map(|p| format!("{}: {}", p.path, p.message)))
+            .chain(security)
             .collect::<Vec<_>>()
             .join("\n");
         status.error(&text);
@@ -325,14 +335,36 @@ async fn load_twin(
     Ok(())
 }
 
-/// The site configuration next to the app: none (404) means the page's own origin only; one
-/// that cannot be read or parsed stops the page, since it is the site's word on what to trust.
+/// The redirect check for a download of `what`: the final URL must pass the same allow-list.
+fn allowed<'a>(
+    site: &'a SiteConfig,
+    what: Resource,
+    page: &'a str,
+) -> impl Fn(&str) -> Result<(), String> + 'a {
+    move |to: &str| site.check(what, to, page).map_err(|e| e.to_string())
+}
+
+/// The site configuration next to the app: none (404, or a server that answers every path
+/// with its HTML page) means the page's own origin only; one that cannot be parsed stops the
+/// page, since it is the site's word on what to trust.
 async fn site_config(page: &str, status: &StatusLine) -> Result<SiteConfig, String> {
     let url = resolve_url(CONFIG_FILE, page);
     status.info("Loading the site configuration…");
-    match fetch_bytes(&url, MAX_CONFIG_BYTES, |_, _| {}).await {
-        Ok(bytes) => {
-            let text = std::str::from_utf8(&bytes)
+    let same_origin = |to: &str| {
+        SiteConfig::default()
+            .check(Resource::Manifest, to, page)
+            .map_err(|e| e.to_string())
+    };
+    match fetch(&url, MAX_CONFIG_BYTES, same_origin, |_, _| {}).await {
+        Ok(f) if f.content_type.starts_with("text/html") || f.bytes.first() == Some(&b'<') => {
+            shown::warn(&format!(
+                "twinlens: {url} answered with an HTML page, not a site configuration: only \
+                 this page's origin is trusted"
+            ));
+            Ok(SiteConfig::default())
+        }
+        Ok(f) => {
+            let text = std::str::from_utf8(&f.bytes)
                 .map_err(|_| format!("{url}: the site configuration is not UTF-8 text"))?;
             SiteConfig::parse(text).map_err(|e| format!("{e} (fix {url})"))
         }

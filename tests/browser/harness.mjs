@@ -257,7 +257,17 @@ const isCsp = (text) => /Content Security Policy|CSP violation/i.test(text);
 
 /** CSP violations reported on `page` (or on every page when none is given). */
 export const cspViolations = (page) =>
-  page ? (logs.get(page)?.console ?? []).filter(isCsp) : cspSeen.slice();
+  page ? (logs.get(page)?.console ?? []).filter(isCsp) : cspSeen.map((v) => v.text);
+
+/**
+ * For a test that provokes the policy on purpose: returns `page`'s violations and stops them
+ * from failing the file.
+ */
+export function expectedCspViolations(page) {
+  const mine = cspSeen.filter((v) => v.page === page).map((v) => v.text);
+  for (let i = cspSeen.length - 1; i >= 0; i--) if (cspSeen[i].page === page) cspSeen.splice(i, 1);
+  return mine;
+}
 
 /** Start collecting console messages and page errors of `page` (idempotent). */
 export function watchPage(page) {
@@ -267,7 +277,7 @@ export function watchPage(page) {
   logs.set(page, log);
   page.on('console', (msg) => {
     const line = `[${msg.type()}] ${msg.text()}`;
-    if (isCsp(line)) cspSeen.push(`${page.url()}: ${line}`);
+    if (isCsp(line)) cspSeen.push({ page, text: `${page.url()}: ${line}` });
     log.console.push(line);
     if (log.console.length > 500) log.console.shift();
   });
@@ -643,7 +653,7 @@ export function useServerAndBrowser({ artifacts, server = {} } = {}) {
       await app.browser?.close().catch(() => {});
       await app.server?.stop();
       if (cspSeen.length) {
-        throw new Error(`Content-Security-Policy violations in this file's pages:\n${cspSeen.join('\n')}`);
+        throw new Error(`Content-Security-Policy violations in this file's pages:\n${cspSeen.map((v) => v.text).join('\n')}`);
       }
     },
     { timeout: 30_000 },
