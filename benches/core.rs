@@ -16,6 +16,7 @@
 //!
 //! Note: `cargo bench` builds with the release profile, i.e. `opt-level = "z"` and LTO, the
 //! optimisation level the shipped wasm uses: figures are for size-optimised code.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use std::hint::black_box;
 use std::path::PathBuf;

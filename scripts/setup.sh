@@ -19,6 +19,13 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown
 fi
 
+for component in clippy rustfmt; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    say "adding the Rust $component component"
+    rustup component add "$component"
+  fi
+done
+
 if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
   # Trunk 0.22 needs a newer rustc than this machine has; --locked avoids an incompatible cssparser.
   say "installing trunk $TRUNK_VERSION (compiles from source, a few minutes)"

@@ -45,7 +45,14 @@ const SECRET_PARAMS: &[&str] = &[
 ];
 
 /// Endings that make a parameter name secret (`api_token`, `client_secret`, `url_signature`).
-const SECRET_SUFFIXES: &[&str] = &["token", "secret", "signature", "password", "apikey", "api_key"];
+const SECRET_SUFFIXES: &[&str] = &[
+    "token",
+    "secret",
+    "signature",
+    "password",
+    "apikey",
+    "api_key",
+];
 
 /// Whether the query parameter `key` holds a secret.
 pub fn is_secret_param(key: &str) -> bool {
@@ -152,7 +159,11 @@ pub fn scrub(text: &str, secrets: &Secrets) -> String {
 
 /// Characters that end a URL embedded in prose or JSON.
 fn ends_url(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | '(' | ')' | '[' | ']' | ',')
+    c.is_whitespace()
+        || matches!(
+            c,
+            '"' | '\'' | '<' | '>' | '`' | '(' | ')' | '[' | ']' | ','
+        )
 }
 
 /// `scheme://user:pass@host` → `scheme://user:***@host`, anywhere in `text`.
@@ -256,7 +267,10 @@ mod tests {
     #[test]
     fn user_info_password_is_masked_in_prose() {
         assert_eq!(
-            scrub("cannot open wss://ops:hunter2@broker.site:8884/mqtt: refused", &none()),
+            scrub(
+                "cannot open wss://ops:hunter2@broker.site:8884/mqtt: refused",
+                &none()
+            ),
             "cannot open wss://ops:***@broker.site:8884/mqtt: refused"
         );
         assert_eq!(
@@ -276,7 +290,8 @@ mod tests {
 
     #[test]
     fn secret_query_values_are_masked_and_others_kept() {
-        let text = "GET wss://d.site/ws/2?access_token=eyJ.a.b&x=1&TOKEN=t0k&apikey=k1;key=k2 failed";
+        let text =
+            "GET wss://d.site/ws/2?access_token=eyJ.a.b&x=1&TOKEN=t0k&apikey=k1;key=k2 failed";
         assert_eq!(
             scrub(text, &none()),
             "GET wss://d.site/ws/2?access_token=***&x=1&TOKEN=***&apikey=***;key=*** failed"
@@ -287,13 +302,22 @@ mod tests {
             "https://bucket.s3/m.glb?X-Amz-Credential=***&X-Amz-Signature=***&v=2"
         );
         assert_eq!(scrub("?sig=zz#frag", &none()), "?sig=***#frag");
-        assert_eq!(scrub("m.json#access_token=abc", &none()), "m.json#access_token=***");
+        assert_eq!(
+            scrub("m.json#access_token=abc", &none()),
+            "m.json#access_token=***"
+        );
         assert_eq!(scrub("?sig=abc,def(x) ok", &none()), "?sig=*** ok");
         assert_eq!(
-            scrub("g.glb?X-Goog-Signature=f00&api_token=t&client_secret=s&url=x", &none()),
+            scrub(
+                "g.glb?X-Goog-Signature=f00&api_token=t&client_secret=s&url=x",
+                &none()
+            ),
             "g.glb?X-Goog-Signature=***&api_token=***&client_secret=***&url=x"
         );
-        assert_eq!(scrub("?password=p&monkey=1", &none()), "?password=***&monkey=1");
+        assert_eq!(
+            scrub("?password=p&monkey=1", &none()),
+            "?password=***&monkey=1"
+        );
     }
 
     #[test]
@@ -321,7 +345,10 @@ mod tests {
     fn secrets_from_urls_cover_user_info_and_query() {
         let mut s = Secrets::default();
         s.add_from_url("wss://u:s3cret@h:1/p?token=abc123&v=1#f");
-        assert_eq!(scrub("s3cret and abc123 and v=1", &s), "*** and *** and v=1");
+        assert_eq!(
+            scrub("s3cret and abc123 and v=1", &s),
+            "*** and *** and v=1"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Models placed in site or UTM coordinates, hundreds of kilometres from the file's origin: the
 //! loader composes transforms in double precision and recentres the model, so parts a
 //! millimetre apart stay a millimetre apart and the picture is the same as near the origin.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use glam::{Mat4, Vec3};
 use serde_json::{Value, json};

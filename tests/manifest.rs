@@ -1,4 +1,5 @@
 //! Manifest parsing and validation: good documents, and bad ones reported by JSON path.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use glam::{Mat4, Vec3};
 use twinlens::manifest::{Manifest, UpAxis};

@@ -1,5 +1,6 @@
 //! Limits that reuse cannot get past: a small file whose one mesh is drawn by many nodes, and a
 //! file with more nodes than the viewer holds, are refused with the figures and what to do.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use serde_json::json;
 use twinlens::model::{ModelError, Resources, TwinModel, load_model};
@@ -63,7 +64,10 @@ fn reused_mesh_past_the_drawn_triangle_cap_is_refused() {
     // 100,000 triangles drawn by 1,001 nodes: 100.1 million, from a 1.2 MB file.
     let err = load(&reused_mesh_glb(100_000, 1_001)).expect_err("over the cap");
     let text = err.to_string();
-    assert!(text.contains("1001 nodes draw 100100000 triangles"), "{text}");
+    assert!(
+        text.contains("1001 nodes draw 100100000 triangles"),
+        "{text}"
+    );
     assert!(text.contains("at most 100000000"), "{text}");
 }
 

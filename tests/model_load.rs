@@ -1,5 +1,6 @@
 //! The glTF loader on hand-built models: valid files flatten as expected, and every kind of
 //! malformed file gives an error naming the offending JSON path instead of panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use std::time::{Duration, Instant};
 
@@ -1113,17 +1114,22 @@ fn rich_model() -> Vec<u8> {
 }
 
 #[test]
-fn every_truncation_returns() {
+fn every_truncation_is_an_error() {
     let bytes = rich_model();
     assert!(load(&bytes).is_ok());
     for len in 0..bytes.len() {
-        let _ = load(&bytes[..len]);
+        let err = load(&bytes[..len]).expect_err("a cut GLB never loads");
+        assert!(
+            !err.problems.is_empty(),
+            "cut at {len}: an error names a problem"
+        );
+        assert_eq!(err.source_name, "test.glb");
         let _ = required_resources(&bytes[..len], "cut.glb");
     }
 }
 
 #[test]
-fn byte_flips_return() {
+fn byte_flips_return_without_panic() {
     let bytes = rich_model();
     let mut rng = Lcg(42);
     for position in 0..bytes.len() {
@@ -1136,7 +1142,7 @@ fn byte_flips_return() {
 }
 
 #[test]
-fn json_mutations_return() {
+fn json_mutations_return_without_panic() {
     let gltf = String::from_utf8(cube().gltf_data_uri()).unwrap();
     let mut rng = Lcg(3);
     let replacements = [

@@ -1,6 +1,7 @@
 //! Host checks of the WGSL shaders, without a GPU: every shader parses and validates with naga,
 //! and the uniform structs the renderer writes have exactly the size and member offsets the
 //! shader declares.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use std::mem::{offset_of, size_of};
 

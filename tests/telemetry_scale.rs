@@ -4,6 +4,7 @@
 //! `cargo test --release --test telemetry_scale -- --ignored --nocapture` prints the
 //! throughput in on-CPU time of the measuring thread, so other work on a shared machine
 //! does not count.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

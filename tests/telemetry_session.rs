@@ -4,6 +4,7 @@
 //! refusals keep backing off, silence and missed keep-alives reconnect, a lost connection never
 //! shows live readings, a reading stamped in the future cannot freeze a sensor, and dropped
 //! frames are counted (and make MQTT resynchronise).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use twinlens::manifest::Manifest;
 use twinlens::telemetry::mqtt::codec::{Decoder, Packet, encode};

@@ -551,6 +551,10 @@ impl PartMesh {
         self.indices.clear();
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "a generated part has far fewer than 65,536 vertices"
+    )]
     fn vertex(&mut self, p: [f32; 3], n: [f32; 3]) -> u16 {
         self.positions.push(p);
         self.normals.push(n);
@@ -705,6 +709,10 @@ fn push_array(out: &mut Vec<u8>, key: &str, items: &[u8]) {
 }
 
 /// Appends one JSON value to a comma-separated list.
+#[expect(
+    clippy::expect_used,
+    reason = "serialising a JSON value into memory cannot fail"
+)]
 fn push_item(list: &mut Vec<u8>, v: &Value) {
     if !list.is_empty() {
         list.push(b',');
@@ -733,6 +741,10 @@ fn transform(node: &mut Value, translation: [f64; 3], rotation: [f32; 4], scale:
 }
 
 /// Builds the assembly of `parts` parts (1 to [`MAX_PARTS`]) moved `offset_km` along +X.
+#[expect(
+    clippy::expect_used,
+    reason = "serialising values built in memory cannot fail"
+)]
 pub fn build(parts: usize, offset_km: f64) -> Assembly {
     let layout = Layout::new(parts);
     let mut positions = Vec::new();
@@ -918,6 +930,10 @@ fn nodes_json(layout: &Layout, parts: &[Part], offset_km: f64) -> Vec<u8> {
 
 /// The manifest: `sensors` sensors spread evenly over the parts (several per part when there
 /// are more sensors than parts), each with warning and alarm thresholds, model at `model_url`.
+#[expect(
+    clippy::expect_used,
+    reason = "serialising a JSON value built in memory cannot fail"
+)]
 pub fn manifest(layout: &Layout, model_url: &str, sensors: usize) -> String {
     let n = layout.parts;
     let w = digits(n - 1).max(4);

@@ -217,6 +217,10 @@ pub fn unit_name(u: usize) -> String {
 
 /// Builds the plant: `nodes` units with about `triangles` triangles in all, and a manifest
 /// (pretty JSON text) binding `sensors` sensors to them with the model at `plant.glb`.
+#[expect(
+    clippy::expect_used,
+    reason = "serialising values built in memory cannot fail"
+)]
 pub fn build_plant(nodes: usize, triangles: usize, sensors: usize) -> (Vec<u8>, String) {
     let nodes = nodes.max(1);
     let per_unit = (triangles / nodes).max(16);
@@ -394,6 +398,10 @@ pub fn build_plant(nodes: usize, triangles: usize, sensors: usize) -> (Vec<u8>, 
 
 /// Adds a `json` live source at `url` to a manifest built by [`build_plant`], in the message
 /// shape `bench/feed.mjs` sends: `{"readings":[{"id":..,"v":..,"t":..}, ...]}`.
+#[expect(
+    clippy::expect_used,
+    reason = "the input is a manifest this module generated"
+)]
 pub fn with_live_source(manifest: &str, url: &str) -> String {
     let mut doc: Value = serde_json::from_str(manifest).expect("a manifest from build_plant");
     doc["source"] = json!({
@@ -418,6 +426,10 @@ fn kind_name(kind: Kind) -> &'static str {
 }
 
 /// GLB container: header, JSON chunk (space-padded), BIN chunk (zero-padded).
+#[expect(
+    clippy::expect_used,
+    reason = "serialising into memory cannot fail and the generated GLB is far under 4 GiB"
+)]
 fn write_glb(doc: &Value, bin: &[u8]) -> Vec<u8> {
     let json = serde_json::to_vec(doc).expect("glTF JSON serialises");
     let mut out = Vec::with_capacity(28 + json.len() + bin.len() + 6);

@@ -1212,6 +1212,10 @@ fn glyph(ch: char) -> [u8; 5] {
 /// The tank's 64x64 nameplate: blue header with the tag "T-101", grey lines standing in for
 /// text, a barcode and a hazard diamond, PNG-encoded. Drawn pixel by pixel so it is exactly
 /// reproducible.
+#[expect(
+    clippy::expect_used,
+    reason = "encoding a fixed 64x64 image into memory cannot fail"
+)]
 fn nameplate_png() -> Vec<u8> {
     const N: usize = 64;
     let mut px = vec![[236u8, 238, 240]; N * N];
@@ -1311,6 +1315,10 @@ fn nameplate_png() -> Vec<u8> {
 // GLB encoding
 
 /// f32 as a JSON number with its shortest round-trip spelling (0.1, not 0.10000000149011612).
+#[expect(
+    clippy::expect_used,
+    reason = "an f32's Display output always parses as f64"
+)]
 fn num(x: f32) -> Value {
     let v: f64 = format!("{x}")
         .parse()
@@ -1491,6 +1499,10 @@ fn material_json(m: &MatDef) -> Value {
 /// The output is deterministic: the same build produces the same bytes on every run. The root
 /// node is `PumpSkid`; see the module docs for the part layout and the node names the sensor
 /// manifest binds to.
+#[expect(
+    clippy::expect_used,
+    reason = "serialising values built in memory cannot fail"
+)]
 pub fn build_demo_glb() -> Vec<u8> {
     let root = pump_skid();
     let mut w = BinWriter {

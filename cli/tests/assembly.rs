@@ -2,6 +2,7 @@
 //! and mesh three levels below the root, laid out on a floor grid, byte-for-byte reproducible,
 //! loadable by the viewer's own loader and accepted by `twinlens validate`; bad arguments are
 //! refused with a message naming the flag and its limit.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! The committed demo model is exactly what `twinlens gen-demo` writes, so editing the generator
 //! without regenerating the GLB (or the reverse) is caught.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use std::process::Command;
 

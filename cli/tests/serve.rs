@@ -2,6 +2,7 @@
 //! the simulated plant over WebSocket, the Origin and Host checks, the client and connection
 //! limits, the security headers and site configuration, and HTTPS/wss with the self-signed
 //! certificate. Every wait is bounded; nothing leaves 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 #[path = "serve/hardening.rs"]
 mod hardening;

@@ -1,5 +1,6 @@
 //! `twinlens validate` as a user runs it: exit codes, the summary line, and every problem listed
 //! for broken manifests and hostile model files, without panics or hangs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test that panics has failed, with its message
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

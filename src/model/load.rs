@@ -64,7 +64,8 @@ pub fn load_model(
     let fail = |problems| error(source_name, problems);
     let (root, bin, json_text) = parse(bytes).map_err(fail)?;
     limits::check_node_count(root.nodes.len()).map_err(|p| fail(vec![p]))?;
-    limits::check_resource_bytes(resources.values().map(|b| b.len() as u64).sum()).map_err(|p| fail(vec![p]))?;
+    limits::check_resource_bytes(resources.values().map(|b| b.len() as u64).sum())
+        .map_err(|p| fail(vec![p]))?;
     let mut problems = Vec::new();
 
     let buffers = load_buffers(&root, bin, resources, &mut problems);

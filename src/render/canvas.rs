@@ -611,9 +611,10 @@ impl Renderer {
         )
         .skip_parts_below(self.small_part_px, view.proj, self.config.height as f32);
         let slots = self.prepare_views(&[uniform]);
-        let slot = *slots
-            .first()
-            .expect("write_views returns one slot per view given");
+        // One slot per view given; none would mean nothing to draw this frame.
+        let Some(&slot) = slots.first() else {
+            return Ok(FrameStats::default());
+        };
         let (width, height) = (self.config.width as f32, self.config.height as f32);
         let overlay_slot = self
             .prepare_overlay(&[OverlayView {

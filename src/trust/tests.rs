@@ -11,7 +11,11 @@ fn config(manifest: &[&str], model: &[&str], live: &[&str]) -> SiteConfig {
 fn default_allows_only_the_page_origin() {
     let c = SiteConfig::default();
     assert_eq!(
-        c.check(Resource::Manifest, "https://twin.site/demo/m.twin.json", PAGE),
+        c.check(
+            Resource::Manifest,
+            "https://twin.site/demo/m.twin.json",
+            PAGE
+        ),
         Ok(())
     );
     assert_eq!(
@@ -101,7 +105,11 @@ fn listed_origins_allow_their_resources_only() {
 
 #[test]
 fn wildcards_follow_csp() {
-    let c = config(&["https://*.site.example", "https://x.example/twins/"], &[], &["ws://127.0.0.1:*"]);
+    let c = config(
+        &["https://*.site.example", "https://x.example/twins/"],
+        &[],
+        &["ws://127.0.0.1:*"],
+    );
     assert_eq!(
         c.check(Resource::Manifest, "https://a.b.site.example/m.json", PAGE),
         Ok(())
@@ -127,21 +135,32 @@ fn wildcards_follow_csp() {
         c.check(Resource::Live, "ws://127.0.0.1:41234/", PAGE),
         Ok(())
     );
-    assert!(c.check(Resource::Live, "ws://127.0.0.2:41234/", PAGE).is_err());
+    assert!(
+        c.check(Resource::Live, "ws://127.0.0.2:41234/", PAGE)
+            .is_err()
+    );
 }
 
 #[test]
 fn user_info_does_not_change_the_origin_and_is_not_shown() {
     let c = SiteConfig::default();
     let err = c
-        .check(Resource::Live, "wss://u:hunter2@evil.example/ws?token=abc", PAGE)
+        .check(
+            Resource::Live,
+            "wss://u:hunter2@evil.example/ws?token=abc",
+            PAGE,
+        )
         .expect_err("foreign");
     let text = err.to_string();
     assert!(!text.contains("hunter2") && !text.contains("abc"), "{text}");
     // A URL with user info is refused whatever its host.
     assert!(
-        c.check(Resource::Manifest, "https://twin.site@evil.example/m.json", PAGE)
-            .is_err()
+        c.check(
+            Resource::Manifest,
+            "https://twin.site@evil.example/m.json",
+            PAGE
+        )
+        .is_err()
     );
     // Even on the page's own host, credentials stay out of URLs.
     let err = c
@@ -160,14 +179,20 @@ fn ipv6_entries_match_the_browser_form() {
 #[test]
 fn non_network_urls_are_refused() {
     let c = SiteConfig::default();
-    for url in ["data:application/json,{}", "blob:https://twin.site/1", "javascript:x", "m.json"] {
+    for url in [
+        "data:application/json,{}",
+        "blob:https://twin.site/1",
+        "javascript:x",
+        "m.json",
+    ] {
         assert!(c.check(Resource::Manifest, url, PAGE).is_err(), "{url}");
     }
 }
 
 #[test]
 fn config_file_parses_and_round_trips() {
-    let text = r#"{ "manifestOrigins": ["https://cdn.site"], "liveSources": ["wss://b.site:8884"] }"#;
+    let text =
+        r#"{ "manifestOrigins": ["https://cdn.site"], "liveSources": ["wss://b.site:8884"] }"#;
     let c = SiteConfig::parse(text).expect("valid");
     assert_eq!(
         c.check(Resource::Live, "wss://b.site:8884/mqtt", PAGE),
@@ -184,14 +209,29 @@ fn bad_config_names_the_entry() {
         (r#"{"liveSource": []}"#, "liveSource"),
         (r#"{"liveSources": ["https://b.site"]}"#, "liveSources[0]"),
         (r#"{"modelOrigins": ["cdn.site"]}"#, "modelOrigins[0]"),
-        (r#"{"manifestOrigins": ["https://a", "https://u@b"]}"#, "manifestOrigins[1]"),
-        (r#"{"manifestOrigins": ["https://a:99999"]}"#, "manifestOrigins[0]"),
-        (r#"{"manifestOrigins": ["https://*"]}"#, "manifestOrigins[0]"),
+        (
+            r#"{"manifestOrigins": ["https://a", "https://u@b"]}"#,
+            "manifestOrigins[1]",
+        ),
+        (
+            r#"{"manifestOrigins": ["https://a:99999"]}"#,
+            "manifestOrigins[0]",
+        ),
+        (
+            r#"{"manifestOrigins": ["https://*"]}"#,
+            "manifestOrigins[0]",
+        ),
         (r#"{"manifestOrigins": "https://a"}"#, "manifestOrigins"),
         ("{", "(top level)"),
-        (r#"{"liveSources": ["wss://b/x\thttps:"]}"#, "liveSources[0]"),
+        (
+            r#"{"liveSources": ["wss://b/x\thttps:"]}"#,
+            "liveSources[0]",
+        ),
         (r#"{"liveSources": ["wss://b:+443"]}"#, "liveSources[0]"),
-        (r#"{"manifestOrigins": ["https://bücher.example"]}"#, "manifestOrigins[0]"),
+        (
+            r#"{"manifestOrigins": ["https://bücher.example"]}"#,
+            "manifestOrigins[0]",
+        ),
     ];
     for (json, path) in cases {
         let err = SiteConfig::parse(json).expect_err(json);
@@ -203,7 +243,11 @@ fn bad_config_names_the_entry() {
 
 #[test]
 fn csp_has_no_inline_code_and_lists_the_sources() {
-    let c = config(&["https://cdn.site"], &["https://cdn.site"], &["wss://b.site:8884"]);
+    let c = config(
+        &["https://cdn.site"],
+        &["https://cdn.site"],
+        &["wss://b.site:8884"],
+    );
     let csp = c.csp();
     for part in [
         "default-src 'self'",
@@ -215,6 +259,9 @@ fn csp_has_no_inline_code_and_lists_the_sources() {
     ] {
         assert!(csp.contains(part), "{part} missing from {csp}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
+        "{csp}"
+    );
     assert!(SiteConfig::default().csp().contains("connect-src 'self';"));
 }

@@ -21,8 +21,8 @@ use wasm_bindgen::prelude::*;
 use crate::manifest::{MAX_MANIFEST_BYTES, Manifest};
 use crate::model::{MAX_RESOURCE_BYTES, Resources, load_model, required_resources};
 use crate::redact::Secrets;
-use crate::trust::{CONFIG_FILE, Resource, SiteConfig};
 use crate::render::{BackendChoice, Renderer};
+use crate::trust::{CONFIG_FILE, Resource, SiteConfig};
 use app::{App, SharedApp, SharedStats, Stats};
 use dom::{StatusLine, query_param, resolve_url};
 use fetch::{FetchError, MAX_DOWNLOAD_BYTES, fetch, fetch_bytes};
@@ -238,8 +238,8 @@ async fn load_twin(
             allowed(&site, Resource::Model, &page),
             progress,
         )
-            .await
-            .map_err(|e| format!("model: {e}"))?;
+        .await
+        .map_err(|e| format!("model: {e}"))?;
         let needed = required_resources(&bytes, &model_url).map_err(|e| e.to_string())?;
         let mut resources = Resources::new();
         // All external files together share one budget; each download gets what is left.
@@ -249,16 +249,21 @@ async fn load_twin(
             site.check(Resource::Model, &url, &page)
                 .map_err(|e| format!("model resource: {e}"))?;
             status.info(&format!("Loading {url}…"));
-            let data = fetch_bytes(&url, left, allowed(&site, Resource::Model, &page), |_, _| {})
-                .await
-                .map_err(|e| match e {
-                    FetchError::TooLarge { limit, .. } if limit < MAX_DOWNLOAD_BYTES => format!(
-                        "model resource: {url}: the model's external files together exceed \
+            let data = fetch_bytes(
+                &url,
+                left,
+                allowed(&site, Resource::Model, &page),
+                |_, _| {},
+            )
+            .await
+            .map_err(|e| match e {
+                FetchError::TooLarge { limit, .. } if limit < MAX_DOWNLOAD_BYTES => format!(
+                    "model resource: {url}: the model's external files together exceed \
                          {MAX_RESOURCE_BYTES} bytes, the most the page downloads for one model \
                          (pack it as a compressed .glb)"
-                    ),
-                    e => format!("model resource: {e}"),
-                })?;
+                ),
+                e => format!("model resource: {e}"),
+            })?;
             left = left.saturating_sub(data.len());
             resources.insert(uri, data);
         }
@@ -317,7 +322,11 @@ async fn load_twin(
         // sensors so the manifest can be fixed.
         let text = live_refused
             .into_iter()
-            .chain(binding_problems.iter().map(|p| format!("{}: {}", p.path, p.message)))
+            .chain(
+                binding_problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.path, p.message)),
+            )
             .chain(security)
             .collect::<Vec<_>>()
             .join("\n");
@@ -379,7 +388,11 @@ fn live_socket_url(url: &str, page: &str) -> String {
     if url.starts_with('/')
         && let Ok(p) = web_sys::Url::new(page)
     {
-        let scheme = if p.protocol() == "https:" { "wss:" } else { "ws:" };
+        let scheme = if p.protocol() == "https:" {
+            "wss:"
+        } else {
+            "ws:"
+        };
         return format!("{scheme}//{}{url}", p.host());
     }
     resolve_url(url, page)

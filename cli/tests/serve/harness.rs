@@ -1,6 +1,7 @@
 //! The harness of the `serve` tests: `twinlens serve` started on a free loopback port with a
 //! throwaway app folder, WebSocket and raw HTTP clients, and a TLS client that remembers the
-//! certificate it was shown.
+//! certificate it was shown. A failed step panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

@@ -68,7 +68,11 @@ mod tests {
     fn resource_total_past_the_cap_is_refused_with_the_figures() {
         assert!(check_resource_bytes(MAX_RESOURCE_BYTES).is_ok());
         let p = check_resource_bytes(MAX_RESOURCE_BYTES + 1).expect_err("over");
-        assert!(p.message.contains(&(MAX_RESOURCE_BYTES + 1).to_string()), "{}", p.message);
+        assert!(
+            p.message.contains(&(MAX_RESOURCE_BYTES + 1).to_string()),
+            "{}",
+            p.message
+        );
         assert!(p.message.contains(".glb"), "{}", p.message);
     }
 

@@ -370,13 +370,33 @@ fn history_with_unusable_spec_stays_bounded() {
 }
 
 #[test]
-fn sensors_without_numbers_take_no_history_memory() {
-    let store = SensorStore::new(&manifest(3, 600.0, 1.0));
-    assert!(store.slots.iter().all(|s| s.history.memory_bytes() == 0));
+fn text_sensors_take_no_history_memory() {
+    let mut store = SensorStore::new(&manifest(3, 600.0, 1.0));
+    let empty = store.memory_bytes();
+    assert_eq!(empty, store.slots.capacity() * size_of::<Slot>() + 3 * 3);
+    // Sensor 0 receives only text, many times over; sensor 1 on/off states.
+    for i in 0..100 {
+        let t = T0 + i as f64 * 1000.0;
+        for (sensor, value) in [
+            (0, Value::Text(format!("mode {i}"))),
+            (1, Value::Bool(i % 2 == 0)),
+        ] {
+            store.apply(Sample {
+                value,
+                ..sample(sensor, 0.0, Some(t), t)
+            });
+        }
+    }
+    assert_eq!(value_of(&store, 0), Some(Value::Text("mode 99".into())));
     assert_eq!(
-        store.memory_bytes(),
-        store.slots.capacity() * size_of::<Slot>() + 3 * 3
+        store.slots[0].history.memory_bytes(),
+        0,
+        "text keeps no trend"
     );
+    assert_eq!(store.slots[2].history.memory_bytes(), 0, "no reading yet");
+    // On/off states are trended as 0 and 1, so their history does take memory: the zeros
+    // above are not zero by construction.
+    assert!(store.slots[1].history.memory_bytes() > 0);
 }
 
 #[test]
