@@ -15,6 +15,7 @@ pub mod color;
 pub mod format;
 pub mod layout;
 pub mod pick;
+pub mod present;
 pub mod rules;
 pub mod scene;
 pub mod state;

@@ -321,6 +321,27 @@ impl App {
         a.request_frame();
     }
 
+    /// The connection in words ("Live data: live"), empty without a source.
+    pub fn connection_label(&self) -> String {
+        self.live
+            .as_ref()
+            .map(|l| format!("Live data: {}", l.connection_stats().label))
+            .unwrap_or_default()
+    }
+
+    /// Sensor `id`'s reading in words ("72.5 °C (stale · 12 s)"), as the detail card shows it.
+    pub fn reading_text(&self, id: &str) -> Option<String> {
+        let twin = self.twin.as_ref()?;
+        let i = twin.sensors.iter().position(|s| s.id == id)?;
+        let store = self.live.as_ref().map_or(&twin.no_data, |l| l.store());
+        Some(crate::overlay::present::reading_text(
+            &twin.sensors[i],
+            store,
+            i,
+            js_sys::Date::now(),
+        ))
+    }
+
     /// Connection figures and readings for `stats()`, computed when asked.
     pub fn live_stats(
         &self,
@@ -442,35 +463,9 @@ impl App {
             }
             lines.push(value);
         }
-        let unit = sensor.unit.as_deref();
-        let fmt = |v: f64| {
-            crate::overlay::format::format_value(
-                &crate::telemetry::Value::Number(v),
-                unit,
-                sensor.display.precision,
-                sensor.range,
-            )
-        };
-        if let Some((lo, hi)) = store.min_max(i) {
-            lines.push(format!(
-                "min {} · max {} over the last {}",
-                fmt(lo),
-                fmt(hi),
-                crate::overlay::format::format_age(twin.window_ms)
-            ));
-        }
-        for (name, t) in [("warning", sensor.warning), ("alarm", sensor.alarm)] {
-            if let Some(t) = t {
-                let mut parts = Vec::new();
-                if let Some(a) = t.above {
-                    parts.push(format!("≥ {}", fmt(a)));
-                }
-                if let Some(b) = t.below {
-                    parts.push(format!("≤ {}", fmt(b)));
-                }
-                lines.push(format!("{name} at {}", parts.join(" or ")));
-            }
-        }
+        use crate::overlay::present;
+        lines.extend(present::range_text(sensor, store, i, twin.window_ms));
+        lines.extend(present::threshold_texts(sensor));
         if let Some(sample) = store.latest(i) {
             let when =
                 |ms: f64| String::from(js_sys::Date::new(&JsValue::from_f64(ms)).to_iso_string());

@@ -291,7 +291,6 @@ async fn load_twin(
                 .map(|s| xr::XrSensor {
                     id: s.id.clone(),
                     name: s.name.clone(),
-                    unit: s.unit.clone(),
                     node: model.node_by_name(&s.node),
                 })
                 .collect()

@@ -276,8 +276,6 @@ pub struct XrSensor {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Unit shown after the value.
-    pub unit: Option<String>,
     /// Node index it is bound to, if the node exists.
     pub node: Option<usize>,
 }
@@ -1225,26 +1223,6 @@ fn vr_placement(bounds: Aabb) -> Placement {
         yaw: 0.0,
         pivot,
         scale: ScaleMode::OneToOne,
-    }
-}
-
-fn format_reading(value: &serde_json::Value, unit: Option<&str>, state: &str) -> String {
-    let text = match value {
-        serde_json::Value::Number(n) => match n.as_f64() {
-            Some(v) if v.fract() == 0.0 && v.abs() < 1e9 => format!("{v:.0}"),
-            Some(v) => format!("{v:.2}"),
-            None => n.to_string(),
-        },
-        serde_json::Value::Bool(b) => (if *b { "on" } else { "off" }).to_owned(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => return "no data".into(),
-        other => other.to_string(),
-    };
-    let unit = unit.map(|u| format!(" {u}")).unwrap_or_default();
-    match state {
-        "live" => format!("{text}{unit}"),
-        "connectionLost" => format!("{text}{unit} (connection lost)"),
-        _ => format!("{text}{unit} ({state})"),
     }
 }
 

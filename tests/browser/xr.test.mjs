@@ -362,7 +362,20 @@ test('AR on a phone: the reticle follows hits, select places the twin and anchor
     await page.evaluate(() => window.twinlens.xr.select());
     x = await waitXr(page, (x) => x.selected, 'a part selected');
     assert.ok(x.selected.node.length > 0);
-    assert.match(await page.locator('#xr-hud-selected').textContent(), /Selected: /);
+    const hudSelected = await page.locator('#xr-hud-selected').textContent();
+    assert.match(hudSelected, /Selected: /);
+    if (x.selected.sensor) {
+      // The HUD reads the value as the labels do: unit and precision from the manifest.
+      const s = await h.stats(page);
+      const label = s.labels.find((l) => l.id === x.selected.sensor);
+      const number = label && /^(-?\d+)(?:\.(\d+))?(.*)$/.exec(label.value);
+      if (number) {
+        // Same decimals and unit as the label, whatever the value is by now.
+        const decimals = number[2] ? `\\.\\d{${number[2].length}}` : '';
+        const unit = number[3].replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        assert.match(hudSelected, new RegExp(`${label.title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} -?\\d+${decimals}${unit}`), `HUD "${hudSelected}" vs label ${JSON.stringify(label)}`);
+      }
+    }
 
     // HUD rotate and tabletop.
     const yaw = x.placementPose.yaw;

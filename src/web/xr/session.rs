@@ -791,15 +791,13 @@ impl ActiveSession {
         }
         buttons.push(HudAction::Exit);
 
-        let (connection, readings) = self.live_summary();
+        let connection = self.live_summary();
         let selected = self.selected.map(|n| {
             let name = self.node_name(n);
             match self.sensor_of(n) {
                 Some(sensor) => {
-                    let value = readings
-                        .as_ref()
-                        .and_then(|r| r.get(&sensor.id))
-                        .map(|r| format_reading(&r.value, sensor.unit.as_deref(), r.state))
+                    let value = self
+                        .reading_text(&sensor.id)
                         .unwrap_or_else(|| "no data".into());
                     format!("Selected: {name}: {} {value}", sensor.name)
                 }
@@ -846,22 +844,21 @@ impl ActiveSession {
         }
     }
 
-    /// The live connection line and the readings, from the app (a few times a second).
-    pub(super) fn live_summary(
-        &self,
-    ) -> (
-        String,
-        Option<std::collections::BTreeMap<String, crate::web::live::ReadingStats>>,
-    ) {
+    /// The live connection line, from the app (a few times a second).
+    pub(super) fn live_summary(&self) -> String {
         let Some(app) = self.app.upgrade() else {
-            return (String::new(), None);
+            return String::new();
         };
-        let Ok(a) = app.try_borrow() else {
-            return (String::new(), None);
-        };
-        match a.live_stats() {
-            Some((c, readings)) => (format!("Live data: {}", c.label), Some(readings)),
-            None => (String::new(), None),
-        }
+        app.try_borrow()
+            .map(|a| a.connection_label())
+            .unwrap_or_default()
+    }
+
+    /// One sensor's reading in words, as the detail card shows it (only the selected one is
+    /// formatted, not every reading).
+    fn reading_text(&self, id: &str) -> Option<String> {
+        let app = self.app.upgrade()?;
+        let a = app.try_borrow().ok()?;
+        a.reading_text(id)
     }
 }
