@@ -4,9 +4,8 @@
 //! message from a browser, a server or a parser. [`scrub`] rewrites such text so that no
 //! credential survives: the password of `scheme://user:pass@host`, the values of secret query
 //! parameters (`access_token`, `token`, `apikey`, `key`, `password`, `sig`, `X-Amz-*`, …) and
-//! any literal secret the manifest carries ([`Secrets`]), plain or percent-encoded.
-
-use crate::manifest::Manifest;
+//! any literal secret the twin carries ([`Secrets`], from `Manifest::secrets`), plain or
+//! percent-encoded. A leaf module: it knows no manifest, so every layer may use it.
 
 /// What replaces a secret.
 pub const MASK: &str = "***";
@@ -76,22 +75,6 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// The credentials of `manifest`'s live source (password and token; a user name is not a
-    /// secret) and the secret query values of its URLs.
-    pub fn from_manifest(manifest: &Manifest) -> Secrets {
-        let mut s = Secrets::default();
-        if let Some(source) = &manifest.source {
-            if let Some(c) = &source.credentials {
-                for v in [&c.password, &c.token].into_iter().flatten() {
-                    s.add(v);
-                }
-            }
-            s.add_from_url(&source.url);
-        }
-        s.add_from_url(&manifest.model.url);
-        s
-    }
-
     /// Adds one secret value (and its percent-encoded form).
     pub fn add(&mut self, value: &str) {
         if value.len() < MIN_LITERAL {

@@ -5,31 +5,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{Manifest, Source};
 
-/// Query parameters whose values are secrets (compared without case), and any `x-amz-*`.
-const SECRET_PARAMS: &[&str] = &[
-    "access_token",
-    "accesstoken",
-    "id_token",
-    "refresh_token",
-    "token",
-    "jwt",
-    "jwttoken",
-    "apikey",
-    "api_key",
-    "api-key",
-    "key",
-    "password",
-    "passwd",
-    "pwd",
-    "pass",
-    "secret",
-    "client_secret",
-    "sig",
-    "signature",
-    "auth",
-    "authorization",
-];
-
 /// Manifest fields whose values may be secrets: a type error there must not quote them.
 const SECRET_PATHS: &[(&str, &str)] = &[
     ("source.credentials.username", "text (a JSON string)"),
@@ -86,6 +61,24 @@ impl Manifest {
             Some(src) => src.security_warnings_for(&src.url),
             None => Vec::new(),
         }
+    }
+}
+
+impl Manifest {
+    /// The secrets this twin carries, to mask in every shown text: its source's password and
+    /// token (a user name is not a secret) and the secret query values of its URLs.
+    pub fn secrets(&self) -> crate::redact::Secrets {
+        let mut s = crate::redact::Secrets::default();
+        if let Some(source) = &self.source {
+            if let Some(c) = &source.credentials {
+                for v in [&c.password, &c.token].into_iter().flatten() {
+                    s.add(v);
+                }
+            }
+            s.add_from_url(&source.url);
+        }
+        s.add_from_url(&self.model.url);
+        s
     }
 }
 
@@ -170,8 +163,7 @@ pub fn url_has_secret(url: &str) -> bool {
     let secret_param = query.is_some_and(|q| {
         q.split('&').any(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            let k = k.to_ascii_lowercase();
-            !v.is_empty() && (k.starts_with("x-amz-") || SECRET_PARAMS.contains(&k.as_str()))
+            !v.is_empty() && crate::redact::is_secret_param(k)
         })
     });
     password_in_user_info || secret_param

@@ -193,7 +193,7 @@ async fn load_twin(
             .await
             .map_err(|e| format!("twin manifest: {e}"))?;
             let manifest = Manifest::parse(&bytes, &url).map_err(|e| e.to_string())?;
-            shown::remember(&Secrets::from_manifest(&manifest));
+            shown::remember(&manifest.secrets());
             (resolve_url(&manifest.model.url, &url), Some(manifest))
         }
     };

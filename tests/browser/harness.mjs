@@ -360,13 +360,14 @@ export async function openTwin(page, base, query = '', { timeoutMs = 60_000 } = 
   }
 }
 
-/** Resolve once `pred(stats)` holds (polled in the page every 50 ms). */
+/** Resolve once `pred(stats)` holds (polled in the page every 50 ms, from when the app has started). */
 export async function waitForStats(page, pred, { timeoutMs = 30_000, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
   let s;
   for (;;) {
-    s = await stats(page);
-    if (pred(s)) return s;
+    // Until the wasm module has started, the page has no `window.twinlens` yet: keep waiting.
+    s = await page.evaluate(() => window.twinlens?.stats?.() ?? null);
+    if (s !== null && pred(s)) return s;
     if (Date.now() > deadline) {
       throw withPageReport(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; stats: ${JSON.stringify(s)}`), page);
     }
