@@ -4,6 +4,7 @@
 //! the wasm build.
 
 pub mod camera;
+pub mod commands;
 pub mod manifest;
 pub mod model;
 pub mod overlay;

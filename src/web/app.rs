@@ -15,6 +15,7 @@ use super::dom::{Listener, StatusLine};
 use super::live::{ConnectionStats, LiveSource, ReadingStats};
 use super::xr::{XrController, XrStats};
 use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, ViewInput, ViewKey};
+use crate::commands::CommandQueue;
 use crate::model::Aabb;
 use crate::overlay::build::{SensorAnchor, SensorLabel, sensor_anchors, sensor_label};
 use crate::overlay::layout::LabelInput;
@@ -152,6 +153,15 @@ enum AppEvent {
     Resize,
 }
 
+impl AppEvent {
+    /// A full queue drops the oldest pointer move first: later moves carry newer positions.
+    fn displaceable(&self) -> bool {
+        matches!(self, AppEvent::Input(ViewInput::PointerMove { .. }))
+    }
+}
+
+type EventQueue = CommandQueue<AppEvent>;
+
 /// The inline viewer state.
 pub struct App {
     canvas: HtmlCanvasElement,
@@ -159,7 +169,8 @@ pub struct App {
     camera: OrbitCamera,
     controller: OrbitController,
     bounds: Option<Aabb>,
-    queue: Vec<AppEvent>,
+    /// Input and resize events, queued by the listeners and drained by the frame.
+    queue: EventQueue,
     dirty: bool,
     frame_pending: bool,
     stats: SharedStats,
@@ -242,7 +253,7 @@ impl App {
             camera: OrbitCamera::default(),
             controller: OrbitController::default(),
             bounds: None,
-            queue: Vec::new(),
+            queue: CommandQueue::bounded(MAX_QUEUED_EVENTS, AppEvent::displaceable),
             dirty: true,
             frame_pending: false,
             stats,
@@ -266,18 +277,29 @@ impl App {
             let weak = weak.clone();
             move |_time: f64| {
                 if let Some(app) = weak.upgrade() {
-                    app.borrow_mut().frame();
+                    let mut a = app.borrow_mut();
+                    a.frame();
+                    // Events queued while this frame ran (its listeners could not ask for a
+                    // frame then) get the next one.
+                    if !a.queue.is_empty() || a.xr.as_ref().is_some_and(XrController::has_events) {
+                        a.request_frame();
+                    }
                 }
             }
         });
         app.borrow_mut().frame_callback = Some(frame);
-        let listeners = input_listeners(&canvas, &weak)?;
-        let observer = resize_observer(&canvas, &weak)?;
+        let queue = app.borrow().queue.clone();
+        let listeners = input_listeners(&canvas, &weak, &queue)?;
+        let observer = resize_observer(&canvas, &weak, &queue)?;
         {
             let mut a = app.borrow_mut();
             a.listeners = listeners;
             a.resize_observer = Some(observer);
-            a.xr = Some(XrController::new(weak.clone(), a.stats.clone()));
+            let wake: Rc<dyn Fn()> = {
+                let weak = weak.clone();
+                Rc::new(move || with_app(&weak, |a| a.request_frame()))
+            };
+            a.xr = Some(XrController::new(weak.clone(), a.stats.clone(), wake));
         }
         Ok(app)
     }
@@ -635,24 +657,6 @@ impl App {
         w as f32 / h as f32
     }
 
-    fn enqueue(&mut self, event: AppEvent) {
-        if self.queue.len() >= MAX_QUEUED_EVENTS {
-            // Drop the oldest pointer move: later moves carry the newest positions.
-            match self
-                .queue
-                .iter()
-                .position(|e| matches!(e, AppEvent::Input(ViewInput::PointerMove { .. })))
-            {
-                Some(i) => {
-                    self.queue.remove(i);
-                }
-                None => return,
-            }
-        }
-        self.queue.push(event);
-        self.request_frame();
-    }
-
     /// Asks the browser for one animation frame; at most one is ever in flight.
     fn request_frame(&mut self) {
         if self.frame_pending {
@@ -671,6 +675,10 @@ impl App {
 
     fn frame(&mut self) {
         self.frame_pending = false;
+        // XR first: support answers, failed starts, an ended session handing the renderer back.
+        if let Some(renderer) = self.xr.as_mut().and_then(XrController::pump) {
+            self.return_renderer_from_xr(renderer);
+        }
         if self.xr.as_ref().is_some_and(XrController::suspends_inline) {
             self.tick_during_xr();
             return;
@@ -686,7 +694,7 @@ impl App {
         let started = now();
 
         let height = self.canvas.client_height().max(1) as f32;
-        for event in std::mem::take(&mut self.queue) {
+        for event in self.queue.drain() {
             match event {
                 AppEvent::Resize => self.dirty = true,
                 AppEvent::Input(input) => {
@@ -796,7 +804,8 @@ impl App {
     /// into the labels and tints the session draws, and the camera stays as it was for when
     /// the session ends.
     pub(super) fn tick_during_xr(&mut self) {
-        self.queue.clear();
+        // Inline-view input waits for no one: drop it.
+        drop(self.queue.drain());
         if let Some(live) = self.live.as_mut() {
             live.pump(js_sys::Date::now());
         }
@@ -927,14 +936,23 @@ fn with_app(weak: &Weak<RefCell<App>>, f: impl FnOnce(&mut App)) {
     }
 }
 
+/// Queues `event` and asks for a frame. When the app is busy (an event dispatched while it
+/// runs), the event still waits in the queue and the running frame asks for the next one.
+fn enqueue(weak: &Weak<RefCell<App>>, queue: &EventQueue, event: AppEvent) {
+    // A full queue displaced a pointer move, or refused this one: either holds nothing to free.
+    let _ = queue.push(event);
+    with_app(weak, |a| a.request_frame());
+}
+
 fn input_listeners(
     canvas: &HtmlCanvasElement,
     weak: &Weak<RefCell<App>>,
+    queue: &EventQueue,
 ) -> Result<Vec<Listener>, JsValue> {
     let target: &web_sys::EventTarget = canvas.as_ref();
     let mut out = Vec::new();
 
-    let w = weak.clone();
+    let (w, q) = (weak.clone(), queue.clone());
     let c = canvas.clone();
     out.push(Listener::new(target, "pointerdown", false, move |e| {
         let Some(e) = e.dyn_ref::<PointerEvent>() else {
@@ -955,10 +973,10 @@ fn input_listeners(
             y: e.offset_y() as f32,
             kind,
         };
-        with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
+        enqueue(&w, &q, AppEvent::Input(input));
     })?);
 
-    let w = weak.clone();
+    let (w, q) = (weak.clone(), queue.clone());
     out.push(Listener::new(target, "pointermove", true, move |e| {
         let Some(e) = e.dyn_ref::<PointerEvent>() else {
             return;
@@ -972,21 +990,21 @@ fn input_listeners(
             x: e.offset_x() as f32,
             y: e.offset_y() as f32,
         };
-        with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
+        enqueue(&w, &q, AppEvent::Input(input));
     })?);
 
     for event in ["pointerup", "pointercancel"] {
-        let w = weak.clone();
+        let (w, q) = (weak.clone(), queue.clone());
         out.push(Listener::new(target, event, true, move |e| {
             let Some(e) = e.dyn_ref::<PointerEvent>() else {
                 return;
             };
             let input = ViewInput::PointerUp { id: e.pointer_id() };
-            with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
+            enqueue(&w, &q, AppEvent::Input(input));
         })?);
     }
 
-    let w = weak.clone();
+    let (w, q) = (weak.clone(), queue.clone());
     out.push(Listener::new(target, "wheel", false, move |e| {
         let Some(e) = e.dyn_ref::<WheelEvent>() else {
             return;
@@ -1001,7 +1019,7 @@ fn input_listeners(
         let input = ViewInput::Wheel {
             delta_y: (e.delta_y() * scale) as f32,
         };
-        with_app(&w, |a| a.enqueue(AppEvent::Input(input)));
+        enqueue(&w, &q, AppEvent::Input(input));
     })?);
 
     out.push(Listener::new(target, "contextmenu", false, |e| {
@@ -1010,7 +1028,7 @@ fn input_listeners(
 
     // Keys work whenever the page has focus, not only the canvas.
     if let Some(window) = web_sys::window() {
-        let w = weak.clone();
+        let (w, q) = (weak.clone(), queue.clone());
         out.push(Listener::new(window.as_ref(), "keydown", true, move |e| {
             let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
                 return;
@@ -1019,13 +1037,13 @@ fn input_listeners(
                 return;
             }
             if let Some(key) = ViewKey::from_key(&e.key()) {
-                with_app(&w, |a| a.enqueue(AppEvent::Input(ViewInput::Key(key))));
+                enqueue(&w, &q, AppEvent::Input(ViewInput::Key(key)));
             }
         })?);
-        let w = weak.clone();
+        let (w, q) = (weak.clone(), queue.clone());
         // A devicePixelRatio change (moving to another screen, browser zoom) fires resize.
         out.push(Listener::new(window.as_ref(), "resize", true, move |_| {
-            with_app(&w, |a| a.enqueue(AppEvent::Resize));
+            enqueue(&w, &q, AppEvent::Resize);
         })?);
     }
     Ok(out)
@@ -1034,10 +1052,11 @@ fn input_listeners(
 fn resize_observer(
     canvas: &HtmlCanvasElement,
     weak: &Weak<RefCell<App>>,
+    queue: &EventQueue,
 ) -> Result<ResizeWatch, JsValue> {
-    let w = weak.clone();
+    let (w, q) = (weak.clone(), queue.clone());
     let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |_entries: js_sys::Array| {
-        with_app(&w, |a| a.enqueue(AppEvent::Resize));
+        enqueue(&w, &q, AppEvent::Resize);
     });
     let observer = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref())?;
     observer.observe(canvas);

@@ -32,7 +32,7 @@
 //! `L` (the moved space's origin in the base space) is applied to views (`view · L`) and to
 //! input poses (`L⁻¹ · pose`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::f32::consts::PI;
 use std::rc::{Rc, Weak};
 
@@ -57,6 +57,7 @@ use super::xr_ffi::{
 use super::xr_hud::{
     GESTURE_SELECT_GRACE_MS, HudAction, HudView, InputQueue, SelectSource, XrHud, XrInput, XrMode,
 };
+use crate::commands::{CommandQueue, Sender};
 use crate::model::{Aabb, TwinModel};
 use crate::overlay::pick::{LazyPickIndex, Ray, sensor_for_node};
 use crate::render::xr_target::{
@@ -309,7 +310,6 @@ enum RendererHome {
 
 /// XR for the page: support, entry buttons, HUD and the running session.
 pub struct XrController {
-    app: Weak<RefCell<App>>,
     stats: SharedStats,
     hud: Rc<RefCell<XrHud>>,
     queue: InputQueue,
@@ -324,6 +324,28 @@ pub struct XrController {
     /// Figures of the last session, shown after it ended.
     last: XrStats,
     last_error: Option<String>,
+    /// What promises and session events reported, applied by the page's next frame
+    /// ([`XrController::pump`]).
+    events: CommandQueue<ControllerEvent>,
+    /// Asks the page for a frame (to apply `events`).
+    wake: Rc<dyn Fn()>,
+}
+
+/// What the controller learns outside the page's frame.
+enum ControllerEvent {
+    /// Support was checked (at start and on `devicechange`).
+    Support(SupportStats),
+    /// A session request failed before the session ran.
+    StartFailed { mode: XrMode, message: String },
+    /// The running session ended (its `end` event, or a set-up that failed after it ended).
+    SessionEnded,
+}
+
+/// Queues `event` for the controller and wakes the page to apply it.
+fn notify(to: &Sender<ControllerEvent>, wake: &Rc<dyn Fn()>, event: ControllerEvent) {
+    // Nothing to free: the page is gone.
+    let _ = to.push(event);
+    wake();
 }
 
 fn perf_now() -> f64 {
@@ -362,7 +384,7 @@ fn local_storage() -> Option<web_sys::Storage> {
 
 impl XrController {
     /// Finds the XR page elements, wires them, and starts checking support.
-    pub fn new(app: Weak<RefCell<App>>, stats: SharedStats) -> XrController {
+    pub fn new(app: Weak<RefCell<App>>, stats: SharedStats, wake: Rc<dyn Fn()>) -> XrController {
         let queue = InputQueue::default();
         let enter: Rc<dyn Fn(XrMode)> = {
             let app = app.clone();
@@ -371,7 +393,6 @@ impl XrController {
         let document = web_sys::window().and_then(|w| w.document());
         let hud = XrHud::new(document.as_ref(), &queue, enter);
         let mut controller = XrController {
-            app,
             stats,
             hud: Rc::new(RefCell::new(hud)),
             queue,
@@ -384,18 +405,90 @@ impl XrController {
             sessions: 0,
             last: XrStats::default(),
             last_error: None,
+            events: CommandQueue::unbounded(),
+            wake,
         };
         controller.watch_devices();
-        check_support(controller.app.clone());
+        check_support(controller.events.sender(), controller.wake.clone());
         controller
+    }
+
+    /// Applies what happened since the last frame. Returns the page's renderer when a session
+    /// that borrowed it ended (the caller takes it back).
+    pub fn pump(&mut self) -> Option<Renderer> {
+        let mut returned = None;
+        for event in self.events.drain() {
+            match event {
+                ControllerEvent::Support(support) => {
+                    if let Ok(hud) = self.hud.try_borrow() {
+                        hud.show_entry(support.ar, support.vr, support.reason.as_deref());
+                    }
+                    self.support = support;
+                }
+                ControllerEvent::StartFailed { mode, message } => {
+                    self.starting = false;
+                    if let Ok(hud) = self.hud.try_borrow() {
+                        hud.set_entry_busy(self.session.is_some());
+                    }
+                    self.report(format!("{} could not start: {message}", mode.as_str()));
+                }
+                ControllerEvent::SessionEnded => {
+                    if let Some(r) = self.finish_session() {
+                        returned = Some(r);
+                    }
+                }
+            }
+        }
+        returned
+    }
+
+    /// Whether events wait for [`Self::pump`].
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Tears the ended session down and keeps or returns its renderer. Runs from the page's
+    /// frame, never from the session's own callbacks (which the teardown frees).
+    fn finish_session(&mut self) -> Option<Renderer> {
+        let state = self.session.take()?;
+        let Ok(mut s) = state.try_borrow_mut() else {
+            // Borrowed only inside the session's own callbacks, which do not run the page's
+            // frame: try again at the next one.
+            self.session = Some(state.clone());
+            notify(
+                &self.events.sender(),
+                &self.wake,
+                ControllerEvent::SessionEnded,
+            );
+            return None;
+        };
+        let taken = s.teardown();
+        let summary = s.stats();
+        drop(s);
+        drop(state);
+        self.last = summary;
+        self.starting = false;
+        if let Ok(mut hud) = self.hud.try_borrow_mut() {
+            hud.set_active(false, false);
+            hud.set_entry_busy(false);
+        }
+        let (renderer, canvas, home) = taken?;
+        match home {
+            RendererHome::App => Some(renderer),
+            RendererHome::XrCanvas => {
+                let _ = canvas.class_list().remove_1("active");
+                self.xr_renderer = Some((renderer, canvas));
+                None
+            }
+        }
     }
 
     /// Re-checks support when an XR device is connected or removed.
     fn watch_devices(&mut self) {
         let Some(system) = xr_system() else { return };
-        let app = self.app.clone();
+        let (to, wake) = (self.events.sender(), self.wake.clone());
         if let Ok(l) = Listener::new(system.as_ref(), "devicechange", true, move |_| {
-            check_support(app.clone())
+            check_support(to.clone(), wake.clone())
         }) {
             self.system_listeners.push(l);
         }
@@ -553,16 +646,11 @@ impl XrController {
     }
 }
 
-/// Checks `isSessionSupported` for both modes and shows the buttons or the reason.
-fn check_support(app: Weak<RefCell<App>>) {
+/// Checks `isSessionSupported` for both modes; the answer shows the buttons or the reason.
+fn check_support(to: Sender<ControllerEvent>, wake: Rc<dyn Fn()>) {
     spawn_local(async move {
         let support = probe_support().await;
-        with_controller(&app, |c| {
-            if let Ok(hud) = c.hud.try_borrow() {
-                hud.show_entry(support.ar, support.vr, support.reason.as_deref());
-            }
-            c.support = support;
-        });
+        notify(&to, &wake, ControllerEvent::Support(support));
     });
 }
 
@@ -640,14 +728,13 @@ pub(super) fn enter(app: &Weak<RefCell<App>>, mode: XrMode) {
     })
     .flatten();
     let Some(request) = request else { return };
+    let Some((to, wake)) = with_controller(app, |c| (c.events.sender(), c.wake.clone())) else {
+        return;
+    };
     let app = app.clone();
     spawn_local(async move {
         if let Err(message) = start_session(&app, mode, request).await {
-            with_controller(&app, |c| {
-                c.starting = false;
-                c.hud.borrow().set_entry_busy(false);
-                c.report(format!("{} could not start: {message}", mode.as_str()));
-            });
+            notify(&to, &wake, ControllerEvent::StartFailed { mode, message });
         }
     });
 }
@@ -731,31 +818,6 @@ async fn acquire_renderer(
     Ok((renderer, canvas, RendererHome::XrCanvas))
 }
 
-/// Gives a renderer back to where it came from.
-fn return_renderer(
-    app: &Weak<RefCell<App>>,
-    renderer: Renderer,
-    canvas: HtmlCanvasElement,
-    home: RendererHome,
-) {
-    let Some(app) = app.upgrade() else { return };
-    let Ok(mut a) = app.try_borrow_mut() else {
-        // Never happens (teardown runs from a microtask); dropping the renderer would leave the
-        // page blank, so say so.
-        web_sys::console::error_1(&"twinlens XR: could not give the renderer back".into());
-        return;
-    };
-    match home {
-        RendererHome::App => a.return_renderer_from_xr(renderer),
-        RendererHome::XrCanvas => {
-            let _ = canvas.class_list().remove_1("active");
-            if let Some(c) = a.xr_controller() {
-                c.xr_renderer = Some((renderer, canvas));
-            }
-        }
-    }
-}
-
 /// Sets the session up after the browser granted it: renderer, layer, spaces, listeners and
 /// the frame loop.
 async fn start_session(
@@ -785,17 +847,14 @@ async fn start_session(
     )));
     // The end listener goes first, so a session ended during the set-up below is noticed.
     {
-        let weak_app = app.clone();
-        let weak_state = Rc::downgrade(&state);
+        let ended = state.borrow().ended.clone();
+        let (to, wake) = with_controller(app, |c| (c.events.sender(), c.wake.clone()))
+            .ok_or("the page is gone")?;
         let end = Listener::new(session.as_ref(), "end", true, move |_| {
-            if let Some(s) = weak_state.upgrade()
-                && let Ok(mut s) = s.try_borrow_mut()
-            {
-                s.ended = true;
-            }
-            // Not here: this closure belongs to the session being torn down.
-            let app = weak_app.clone();
-            spawn_local(async move { finish_session(&app) });
+            ended.set(true);
+            // Not here: this closure belongs to the session being torn down. The page's next
+            // frame does it.
+            notify(&to, &wake, ControllerEvent::SessionEnded);
         })
         .map_err(|e| js_reason(&e))?;
         state.borrow_mut().listeners.push(end);
@@ -900,11 +959,8 @@ async fn start_session(
         .unwrap_or(false);
         if still_ours {
             state.borrow_mut().last_error = Some(message.clone());
+            // Its `end` event queues the teardown (or already has, if it ended first).
             let _ = session.end();
-            // If the session had already ended, its end event has passed: tear down here.
-            if state.borrow().ended {
-                finish_session(app);
-            }
         }
         return Err(message);
     }
@@ -913,44 +969,46 @@ async fn start_session(
 
 /// Fails the set-up once the session has ended under it.
 fn check_running(state: &Rc<RefCell<ActiveSession>>) -> Result<(), String> {
-    if state.borrow().ended {
+    if state.borrow().ended.get() {
         Err("the session ended while starting".into())
     } else {
         Ok(())
     }
 }
 
-/// Tears the ended session down and gives everything back (runs from a microtask after `end`).
-fn finish_session(app: &Weak<RefCell<App>>) {
-    let Some(Some(state)) = with_controller(app, |c| c.session.take()) else {
-        return;
-    };
-    let Ok(mut s) = state.try_borrow_mut() else {
-        // Still borrowed (cannot happen from a microtask): try again shortly.
-        with_controller(app, |c| c.session = Some(state.clone()));
-        let app = app.clone();
-        spawn_local(async move { finish_session(&app) });
-        return;
-    };
-    let taken = s.teardown();
-    let summary = s.stats();
-    drop(s);
-    drop(state);
-    with_controller(app, |c| {
-        c.last = summary;
-        c.starting = false;
-        if let Ok(mut hud) = c.hud.try_borrow_mut() {
-            hud.set_active(false, false);
-            hud.set_entry_busy(false);
+// ---------------------------------------------------------------------------------------------
+// The running session.
+
+/// Something the session learnt outside its frame, queued for the next one.
+enum SessionAnswer {
+    /// An anchor request (placement or a restored persistent anchor) was answered.
+    Anchor {
+        generation: u32,
+        result: Result<XrAnchor, JsValue>,
+        restored: bool,
+    },
+    /// The runtime gave the anchor of `generation` a persistent handle.
+    PersistentHandle { generation: u32, handle: String },
+    /// The session's `visibilitychange` fired.
+    Visibility,
+}
+
+impl SessionAnswer {
+    /// Frees what an answer that will not be applied holds: a created anchor is deleted, so a
+    /// late one does not stay tracked after its session or request is gone.
+    fn free(self) {
+        if let SessionAnswer::Anchor { result: Ok(a), .. } = self {
+            let _ = a.delete();
         }
-    });
-    if let Some((renderer, canvas, home)) = taken {
-        return_renderer(app, renderer, canvas, home);
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The running session.
+/// Queues `answer` for the session's next frame, or frees it when the session is gone.
+fn answer(to: &Sender<SessionAnswer>, answer: SessionAnswer) {
+    if let Some(late) = to.push(answer).rejected() {
+        late.free();
+    }
+}
 
 /// Anchor bookkeeping for the placed AR twin.
 #[derive(Default)]
@@ -1052,7 +1110,11 @@ struct ActiveSession {
     listeners: Vec<Listener>,
     frame_callback: Option<Closure<dyn FnMut(f64, XrFrame)>>,
     frame_handle: Option<u32>,
-    ended: bool,
+    /// Set by the session's `end` event (a flag, so the event never waits for a borrow).
+    ended: Rc<Cell<bool>>,
+    /// Answers to the session's promises (anchors, persistent handles) and its visibility
+    /// changes, applied at the start of its next frame.
+    answers: CommandQueue<SessionAnswer>,
     running: bool,
     path: Option<&'static str>,
     blend_mode: Option<String>,

@@ -4,7 +4,6 @@
 //! and two-finger gestures only queue [`XrInput`]s; the session's frame applies them.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use glam::Vec2;
@@ -13,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element, HtmlElement, PointerEvent};
 
 use super::dom::Listener;
+use crate::commands::CommandQueue;
 use crate::xr::placement::twist_yaw;
 
 /// Inputs queued between XR frames; more than this and the oldest are dropped.
@@ -149,34 +149,32 @@ pub(super) enum XrInput {
     SetTabletop(bool),
 }
 
-/// The queue shared by the HUD, the session's event listeners and `window.twinlens.xr`.
-#[derive(Clone, Default)]
-pub(super) struct InputQueue(Rc<RefCell<VecDeque<XrInput>>>);
+/// The queue shared by the HUD, the session's event listeners and `window.twinlens.xr`; the
+/// session's frame drains it. A push always lands (see [`CommandQueue`]); when full, the
+/// oldest input goes.
+#[derive(Clone)]
+pub(super) struct InputQueue(CommandQueue<XrInput>);
+
+impl Default for InputQueue {
+    fn default() -> Self {
+        InputQueue(CommandQueue::bounded(MAX_QUEUED_INPUTS, |_| true))
+    }
+}
 
 impl InputQueue {
-    /// Queues `input`, dropping the oldest when full.
+    /// Queues `input`, dropping the oldest when full (an input holds nothing to free).
     pub(super) fn push(&self, input: XrInput) {
-        if let Ok(mut q) = self.0.try_borrow_mut() {
-            if q.len() >= MAX_QUEUED_INPUTS {
-                q.pop_front();
-            }
-            q.push_back(input);
-        }
+        let _ = self.0.push(input);
     }
 
     /// Takes everything queued.
     pub(super) fn drain(&self) -> Vec<XrInput> {
-        self.0
-            .try_borrow_mut()
-            .map(|mut q| q.drain(..).collect())
-            .unwrap_or_default()
+        self.0.drain()
     }
 
     /// Forgets everything queued (a new session starts clean).
     pub(super) fn clear(&self) {
-        if let Ok(mut q) = self.0.try_borrow_mut() {
-            q.clear();
-        }
+        drop(self.0.drain());
     }
 }
 

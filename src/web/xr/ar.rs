@@ -15,7 +15,6 @@ impl ActiveSession {
         viewer: Mat4,
         inputs: Vec<XrInput>,
         dt: f32,
-        weak: &Weak<RefCell<ActiveSession>>,
     ) {
         self.viewer = Some(viewer);
         let hits = self
@@ -51,11 +50,9 @@ impl ActiveSession {
                         .and_then(|m| views::mat4_from_webxr("select ray", &m).ok())
                         .unwrap_or(viewer);
                     self.selects += 1;
-                    self.ar_select(frame, ref_space, &hits, ray, weak);
+                    self.ar_select(frame, ref_space, &hits, ray);
                 }
-                XrInput::Action(action) => {
-                    self.ar_action(action, frame, ref_space, &hits, viewer, weak)
-                }
+                XrInput::Action(action) => self.ar_action(action, frame, ref_space, &hits, viewer),
                 XrInput::Twist(yaw) => self.adjust(|p| p.rotate(yaw)),
                 XrInput::Rotate(r) => self.adjust(|p| p.rotate(r)),
                 XrInput::DragPx(delta) => {
@@ -160,18 +157,17 @@ impl ActiveSession {
         ref_space: &XrReferenceSpace,
         hits: &[XrHitTestResult],
         ray: Mat4,
-        weak: &Weak<RefCell<ActiveSession>>,
     ) {
         if self.align.active {
             if self.align.expects_model() {
                 self.pick_model_point(ray);
             } else {
-                self.mark_real_point(frame, ref_space, weak);
+                self.mark_real_point(frame, ref_space);
             }
             return;
         }
         match self.flow.state() {
-            PlacementState::Previewing(_) => self.place(frame, ref_space, hits, weak),
+            PlacementState::Previewing(_) => self.place(frame, ref_space, hits),
             PlacementState::Placed(_) => self.select_part(ray),
             PlacementState::Searching => {
                 self.note = Some("No surface under the ring yet: move the phone slowly over the floor or a table.".into());
@@ -186,11 +182,10 @@ impl ActiveSession {
         ref_space: &XrReferenceSpace,
         hits: &[XrHitTestResult],
         viewer: Mat4,
-        weak: &Weak<RefCell<ActiveSession>>,
     ) {
         match action {
             HudAction::Place => match self.flow.state() {
-                PlacementState::Previewing(_) => self.place(frame, ref_space, hits, weak),
+                PlacementState::Previewing(_) => self.place(frame, ref_space, hits),
                 _ => self.note = Some(
                     "Point the phone at the floor or a table until the ring appears, then place."
                         .into(),
@@ -200,7 +195,7 @@ impl ActiveSession {
                 if let Some(p) = self.offered.take() {
                     self.flow.restore(p);
                     self.placement_source = Some("restored-storage");
-                    self.create_anchor(frame, ref_space, None, weak);
+                    self.create_anchor(frame, ref_space, None);
                     self.persist_now();
                 }
             }
@@ -238,7 +233,7 @@ impl ActiveSession {
                 }
                 self.pick_model_point(viewer);
             }
-            HudAction::MarkReal => self.mark_real_point(frame, ref_space, weak),
+            HudAction::MarkReal => self.mark_real_point(frame, ref_space),
             HudAction::AlignDone => self.align.active = false,
             HudAction::Exit => {
                 let _ = self.session.end();
@@ -252,13 +247,12 @@ impl ActiveSession {
         frame: &XrFrame,
         ref_space: &XrReferenceSpace,
         hits: &[XrHitTestResult],
-        weak: &Weak<RefCell<ActiveSession>>,
     ) {
         if self.flow.on_select().is_some() {
             self.placement_source = Some("hit");
             self.offered = None;
             self.note = None;
-            self.create_anchor(frame, ref_space, hits.first(), weak);
+            self.create_anchor(frame, ref_space, hits.first());
             self.persist_now();
         }
     }
@@ -303,7 +297,6 @@ impl ActiveSession {
         frame: &XrFrame,
         ref_space: &XrReferenceSpace,
         hit: Option<&XrHitTestResult>,
-        weak: &Weak<RefCell<ActiveSession>>,
     ) {
         self.drop_anchor();
         if self.session.ext().has_feature("anchors") == Some(false) {
@@ -335,16 +328,24 @@ impl ActiveSession {
         };
         self.anchor.status = "pending";
         let generation = self.anchor.generation;
-        let weak = weak.clone();
+        let answers = self.answers.sender();
         spawn_local(async move {
             let result = resolve::<XrAnchor>(promise).await;
-            anchor_arrived(&weak, generation, result, false);
+            let restored = false;
+            answer(
+                &answers,
+                SessionAnswer::Anchor {
+                    generation,
+                    result,
+                    restored,
+                },
+            );
         });
     }
 
     /// Starts restoring a stored placement: a persistent anchor where the runtime has it,
     /// otherwise an offer to put the twin back where it was stored.
-    pub(super) fn begin_restore(&mut self, state: &Rc<RefCell<ActiveSession>>) {
+    pub(super) fn begin_restore(&mut self) {
         let Some(storage) = local_storage() else {
             return;
         };
@@ -371,10 +372,18 @@ impl ActiveSession {
                         self.anchor.handle = Some(handle);
                         self.anchor.restoring = Some(relative);
                         let generation = self.anchor.generation;
-                        let weak = Rc::downgrade(state);
+                        let answers = self.answers.sender();
                         spawn_local(async move {
                             let result = resolve::<XrAnchor>(promise).await;
-                            anchor_arrived(&weak, generation, result, true);
+                            let restored = true;
+                            answer(
+                                &answers,
+                                SessionAnswer::Anchor {
+                                    generation,
+                                    result,
+                                    restored,
+                                },
+                            );
                         });
                     }
                     Err(e) => {
@@ -487,12 +496,7 @@ impl ActiveSession {
         }
     }
 
-    pub(super) fn mark_real_point(
-        &mut self,
-        frame: &XrFrame,
-        ref_space: &XrReferenceSpace,
-        weak: &Weak<RefCell<ActiveSession>>,
-    ) {
+    pub(super) fn mark_real_point(&mut self, frame: &XrFrame, ref_space: &XrReferenceSpace) {
         if !self.align.active || self.align.expects_model() {
             self.align.active = true;
             self.align.error = Some(
@@ -531,7 +535,7 @@ impl ActiveSession {
                         ));
                     }
                     self.align.result = Some(result);
-                    self.create_anchor(frame, ref_space, None, weak);
+                    self.create_anchor(frame, ref_space, None);
                     self.persist_now();
                 }
                 Err(e) => self.align.error = Some(e.to_string()),
@@ -546,73 +550,87 @@ impl ActiveSession {
     }
 }
 
-/// An anchor request finished: keep it (and ask for a persistent handle) if still wanted.
-pub(super) fn anchor_arrived(
-    weak: &Weak<RefCell<ActiveSession>>,
-    generation: u32,
-    result: Result<XrAnchor, JsValue>,
-    restored: bool,
-) {
-    let Some(state) = weak.upgrade() else {
-        if let Ok(a) = &result {
-            let _ = a.delete();
-        }
-        return;
-    };
-    let Ok(mut s) = state.try_borrow_mut() else {
-        return;
-    };
-    let anchor = match result {
-        Ok(a) => a,
-        Err(e) => {
-            if s.anchor.generation == generation {
-                s.anchor.status = "failed";
-                s.anchor.restoring = None;
-                s.last_error = Some(format!("anchor: {}", js_reason(&e)));
+impl ActiveSession {
+    /// Applies an answer queued since the last frame.
+    pub(super) fn apply_answer(&mut self, answer: SessionAnswer) {
+        match answer {
+            SessionAnswer::Anchor {
+                generation,
+                result,
+                restored,
+            } => self.anchor_arrived(generation, result, restored),
+            SessionAnswer::PersistentHandle { generation, handle } => {
+                if self.anchor.generation == generation {
+                    self.anchor.handle = Some(handle);
+                    self.persist_now();
+                }
             }
-            return;
-        }
-    };
-    if s.anchor.generation != generation || s.ended {
-        let _ = anchor.delete();
-        return;
-    }
-    s.anchor.anchor = Some(anchor.clone());
-    s.anchor.base = None;
-    if restored {
-        return;
-    }
-    // Quest: a handle that restores this anchor in a later session.
-    let persistable = Reflect::has(&anchor, &"requestPersistentHandle".into()).unwrap_or(false);
-    if !persistable {
-        return;
-    }
-    let Ok(promise) = anchor.request_persistent_handle() else {
-        return;
-    };
-    let old = s.anchor.handle.take();
-    let session = s.session.clone();
-    drop(s);
-    let weak = weak.clone();
-    spawn_local(async move {
-        let Ok(handle) = JsFuture::from(promise).await else {
-            return;
-        };
-        let Some(handle) = handle.as_string() else {
-            return;
-        };
-        if let Some(old) = old.filter(|o| *o != handle) {
-            // The twin moved to a new anchor: the old handle would restore a stale place.
-            if let Ok(p) = session.ext().delete_persistent_anchor(&old) {
-                let _ = JsFuture::from(p).await;
+            SessionAnswer::Visibility => {
+                self.visibility = visibility_name(&self.session);
+                self.hud_due = 0.0;
             }
         }
-        if let Some(state) = weak.upgrade()
-            && let Ok(mut s) = state.try_borrow_mut()
-            && s.anchor.generation == generation
-        {
-            s.anchor.handle = Some(handle);
-            s.persist_now();
+    }
+
+    /// An anchor request finished: keep it (and ask for a persistent handle) if still wanted,
+    /// delete it otherwise.
+    fn anchor_arrived(
+        &mut self,
+        generation: u32,
+        result: Result<XrAnchor, JsValue>,
+        restored: bool,
+    ) {
+        let anchor = match result {
+            Ok(a) => a,
+            Err(e) => {
+                if self.anchor.generation == generation {
+                    self.anchor.status = "failed";
+                    self.anchor.restoring = None;
+                    self.last_error = Some(format!("anchor: {}", js_reason(&e)));
+                }
+                return;
+            }
+        };
+        if self.anchor.generation != generation || self.ended.get() {
+            let _ = anchor.delete();
+            return;
         }
-    });
+        if let Some(old) = self.anchor.anchor.replace(anchor.clone()) {
+            // Only one anchor carries the twin; the one it replaces stops being tracked.
+            let _ = old.delete();
+        }
+        self.anchor.base = None;
+        if restored {
+            return;
+        }
+        // Quest: a handle that restores this anchor in a later session.
+        let persistable = Reflect::has(&anchor, &"requestPersistentHandle".into()).unwrap_or(false);
+        if !persistable {
+            return;
+        }
+        let Ok(promise) = anchor.request_persistent_handle() else {
+            return;
+        };
+        let old = self.anchor.handle.take();
+        let session = self.session.clone();
+        let answers = self.answers.sender();
+        spawn_local(async move {
+            let Ok(handle) = JsFuture::from(promise).await else {
+                return;
+            };
+            let Some(handle) = handle.as_string() else {
+                return;
+            };
+            if let Some(old) = old.filter(|o| *o != handle) {
+                // The twin moved to a new anchor: the old handle would restore a stale place.
+                if let Ok(p) = session.ext().delete_persistent_anchor(&old) {
+                    let _ = JsFuture::from(p).await;
+                }
+            }
+            answer(
+                &answers,
+                SessionAnswer::PersistentHandle { generation, handle },
+            );
+        });
+    }
 }

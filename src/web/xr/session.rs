@@ -38,7 +38,8 @@ impl ActiveSession {
             listeners: Vec::new(),
             frame_callback: None,
             frame_handle: None,
-            ended: false,
+            ended: Rc::default(),
+            answers: CommandQueue::unbounded(),
             running: false,
             path: None,
             blend_mode: None,
@@ -124,21 +125,15 @@ impl ActiveSession {
             session_listeners(&session, &ref_space, &s.queue).map_err(|e| js_reason(&e))?;
         s.listeners.extend(listeners);
         {
-            let hud_state = Rc::downgrade(state);
+            let answers = s.answers.sender();
             let l = Listener::new(session.as_ref(), "visibilitychange", true, move |_| {
-                if let Some(st) = hud_state.upgrade()
-                    && let Ok(mut st) = st.try_borrow_mut()
-                {
-                    st.visibility = visibility_name(&st.session);
-                    st.hud_due = 0.0;
-                    st.update_hud(perf_now(), true);
-                }
+                answer(&answers, SessionAnswer::Visibility);
             })
             .map_err(|e| js_reason(&e))?;
             s.listeners.push(l);
         }
         if s.mode == XrMode::Ar {
-            s.begin_restore(state);
+            s.begin_restore();
         }
         let weak = Rc::downgrade(state);
         let app = s.app.clone();
@@ -154,11 +149,11 @@ impl ActiveSession {
             let Ok(mut st) = st.try_borrow_mut() else {
                 return;
             };
-            if st.ended {
+            if st.ended.get() {
                 return;
             }
             st.request_frame();
-            st.on_frame(time, &frame, &weak);
+            st.on_frame(time, &frame);
         }));
         s.request_frame();
         s.running = true;
@@ -187,6 +182,9 @@ impl ActiveSession {
         }
         self.frame_callback = None;
         self.listeners.clear();
+        for late in self.answers.drain() {
+            late.free();
+        }
         if let Some(source) = self.hit_source.take() {
             let _ = source.cancel();
         }
@@ -226,7 +224,7 @@ impl ActiveSession {
         let (cpu_frame, cpu_view, cpu_submit) = self.timing.means();
         let placement = self.flow.current();
         XrStats {
-            active: self.running && !self.ended,
+            active: self.running && !self.ended.get(),
             mode: Some(self.mode.as_str()),
             path: self.path,
             renderer: Some(match self.home {
@@ -319,13 +317,11 @@ impl ActiveSession {
     // -----------------------------------------------------------------------------------------
     // Frame.
 
-    pub(super) fn on_frame(
-        &mut self,
-        time: f64,
-        frame: &XrFrame,
-        weak: &Weak<RefCell<ActiveSession>>,
-    ) {
+    pub(super) fn on_frame(&mut self, time: f64, frame: &XrFrame) {
         let started = perf_now();
+        for answer in self.answers.drain() {
+            self.apply_answer(answer);
+        }
         let dt = self
             .last_time
             .map_or(0.0, |t| ((time - t) / 1000.0).clamp(0.0, 0.1)) as f32;
@@ -364,10 +360,10 @@ impl ActiveSession {
         };
 
         match self.mode {
-            XrMode::Ar => self.ar_update(frame, &ref_space, base_viewer, inputs, dt, weak),
+            XrMode::Ar => self.ar_update(frame, &ref_space, base_viewer, inputs, dt),
             XrMode::Vr => self.vr_update(frame, &ref_space, base_viewer, inputs),
         }
-        if self.ended {
+        if self.ended.get() {
             return;
         }
         self.sync_root();
