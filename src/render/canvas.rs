@@ -381,7 +381,13 @@ impl Renderer {
     pub fn set_model(&mut self, model: std::rc::Rc<TwinModel>, root: Mat4) {
         // Free the old model's buffers before allocating the new one's.
         self.model = None;
-        let gpu = GpuModel::new(&self.device, &self.queue, &self.model_pass, &model, root);
+        let gpu = GpuModel::new(
+            &self.device,
+            &self.queue,
+            self.model_pass.bindings(),
+            &model,
+            root,
+        );
         for w in gpu.warnings() {
             warn(&format!("twinlens: {w}"));
         }

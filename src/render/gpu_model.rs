@@ -16,7 +16,7 @@ use wgpu::util::DeviceExt;
 
 use super::batch::{self, BatchKey};
 use super::cull::ChunkSource;
-use super::model_pass::ModelPass;
+use super::model_bindings::ModelBindings;
 use super::node_data::{
     self, FLAG_SELECTED, MATERIALS_PER_ROW, NODES_PER_ROW, Run, TEXEL_BYTES, TEXTURE_WIDTH,
     TRANSFORM_TEXELS,
@@ -116,7 +116,7 @@ impl GpuModel {
     pub fn new(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        pass: &ModelPass,
+        bindings: &ModelBindings,
         model: &TwinModel,
         root: Mat4,
     ) -> Self {
@@ -234,7 +234,7 @@ impl GpuModel {
         );
         let model_bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("GpuModel::model_bind_group"),
-            layout: &pass.model_layout,
+            layout: &bindings.model_layout,
             entries: &[
                 wgpu::BindGroupEntry {
                     binding: 0,
@@ -285,7 +285,7 @@ impl GpuModel {
                     .and_then(|t| textures.get(t))
                     .and_then(Option::as_ref)
                     .map(|t| t.create_view(&wgpu::TextureViewDescriptor::default()));
-                pass.texture_bind_group(device, tex_view.as_ref())
+                bindings.texture_bind_group(device, tex_view.as_ref())
             })
             .collect();
 

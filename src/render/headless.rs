@@ -139,7 +139,7 @@ impl Headless {
         self.model = Some(GpuModel::new(
             &self.device,
             &self.queue,
-            &self.model_pass,
+            self.model_pass.bindings(),
             model,
             root,
         ));

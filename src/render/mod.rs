@@ -20,6 +20,7 @@ pub mod cull;
 mod gpu_model;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod headless;
+mod model_bindings;
 mod model_pass;
 mod node_data;
 mod overlay_pass;

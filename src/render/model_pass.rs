@@ -15,7 +15,8 @@ use super::FrameStats;
 use super::batch::GpuVertex;
 use super::cull::{self, DrawRange, Frustum};
 use super::gpu_model::GpuModel;
-use super::uniforms::{ModelUniform, ViewUniform, align_up};
+use super::model_bindings::ModelBindings;
+use super::uniforms::{ViewUniform, align_up};
 
 /// Colour/depth formats and sample count of the attachments a pass draws into; pipelines are
 /// built per combination.
@@ -123,14 +124,9 @@ pub struct ModelPass {
     ranges: std::cell::RefCell<Vec<DrawRange>>,
     shader: wgpu::ShaderModule,
     pipeline_layout: wgpu::PipelineLayout,
-    pub(crate) model_layout: wgpu::BindGroupLayout,
-    texture_layout: wgpu::BindGroupLayout,
+    /// The model and texture bind group layouts and what they share.
+    bindings: ModelBindings,
     view_layout: wgpu::BindGroupLayout,
-    /// Trilinear, repeating: glTF's default sampler (the CPU model keeps no sampler state).
-    sampler: wgpu::Sampler,
-    /// 1×1 white, bound where a material has no base colour texture.
-    white_view: wgpu::TextureView,
-    _white: wgpu::Texture,
     view_buffer: wgpu::Buffer,
     view_bind_group: wgpu::BindGroup,
     view_stride: u64,
@@ -166,98 +162,15 @@ impl ModelPass {
             label: Some("ModelPass::view_layout"),
             entries: &[uniform_entry(0, size_of::<ViewUniform>(), true)],
         });
-        let data_texture = |binding: u32| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::VERTEX,
-            ty: wgpu::BindingType::Texture {
-                sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                view_dimension: wgpu::TextureViewDimension::D2,
-                multisampled: false,
-            },
-            count: None,
-        };
-        let model_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ModelPass::model_layout"),
-            entries: &[
-                uniform_entry(0, size_of::<ModelUniform>(), false),
-                data_texture(1),
-                data_texture(2),
-                data_texture(3),
-            ],
-        });
-        let texture_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ModelPass::texture_layout"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                    count: None,
-                },
-            ],
-        });
+        let bindings = ModelBindings::new(device, queue);
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("ModelPass::pipeline_layout"),
             bind_group_layouts: &[
                 Some(&view_layout),
-                Some(&model_layout),
-                Some(&texture_layout),
+                Some(&bindings.model_layout),
+                Some(&bindings.texture_layout),
             ],
             immediate_size: 0,
-        });
-
-        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
-            label: Some("ModelPass::sampler"),
-            address_mode_u: wgpu::AddressMode::Repeat,
-            address_mode_v: wgpu::AddressMode::Repeat,
-            address_mode_w: wgpu::AddressMode::Repeat,
-            mag_filter: wgpu::FilterMode::Linear,
-            min_filter: wgpu::FilterMode::Linear,
-            mipmap_filter: wgpu::MipmapFilterMode::Linear,
-            ..Default::default()
-        });
-
-        let white = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("ModelPass::white_texture"),
-            size: wgpu::Extent3d {
-                width: 1,
-                height: 1,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8UnormSrgb,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
-        queue.write_texture(
-            white.as_image_copy(),
-            &[255; 4],
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(4),
-                rows_per_image: Some(1),
-            },
-            wgpu::Extent3d {
-                width: 1,
-                height: 1,
-                depth_or_array_layers: 1,
-            },
-        );
-        let white_view = white.create_view(&wgpu::TextureViewDescriptor {
-            label: Some("ModelPass::white_texture_view"),
-            ..Default::default()
         });
 
         let view_stride = uniform_stride(device, size_of::<ViewUniform>());
@@ -267,12 +180,8 @@ impl ModelPass {
         Self {
             shader,
             pipeline_layout,
-            model_layout,
-            texture_layout,
+            bindings,
             view_layout,
-            sampler,
-            white_view,
-            _white: white,
             view_buffer,
             view_bind_group,
             view_stride,
@@ -282,6 +191,11 @@ impl ModelPass {
             pipelines: Vec::new(),
             ranges: std::cell::RefCell::new(Vec::new()),
         }
+    }
+
+    /// The layouts a [`GpuModel`]'s bind groups are made for.
+    pub(crate) fn bindings(&self) -> &ModelBindings {
+        &self.bindings
     }
 
     /// The pipelines for drawing into attachments of `targets`, built on first request.
@@ -427,29 +341,6 @@ impl ModelPass {
     /// drawn, which must give the same picture.
     pub fn set_culling(&mut self, on: bool) {
         self.culling = on;
-    }
-
-    /// A bind group for the base colour texture `view` (white where `None`) with the shared
-    /// sampler.
-    pub(crate) fn texture_bind_group(
-        &self,
-        device: &wgpu::Device,
-        view: Option<&wgpu::TextureView>,
-    ) -> wgpu::BindGroup {
-        device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("ModelPass::texture_bind_group"),
-            layout: &self.texture_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(view.unwrap_or(&self.white_view)),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Sampler(&self.sampler),
-                },
-            ],
-        })
     }
 
     /// The draw ranges of `model` that the view in `view` sees: its chunks culled against the

@@ -13,7 +13,7 @@ use web_sys::{HtmlCanvasElement, KeyboardEvent, PointerEvent, WheelEvent};
 
 use super::dom::{Listener, StatusLine};
 use super::live::{ConnectionStats, LiveSource, ReadingStats};
-use super::xr::{XrController, XrStats};
+use super::xr::{Host, XrController, XrHost, XrStats};
 use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, ViewInput, ViewKey};
 use crate::commands::CommandQueue;
 use crate::model::Aabb;
@@ -299,7 +299,8 @@ impl App {
                 let weak = weak.clone();
                 Rc::new(move || with_app(&weak, |a| a.request_frame()))
             };
-            a.xr = Some(XrController::new(weak.clone(), a.stats.clone(), wake));
+            let host: Host = weak.clone();
+            a.xr = Some(XrController::new(host, wake));
         }
         Ok(app)
     }
@@ -812,20 +813,9 @@ impl App {
         self.update_overlay(js_sys::Date::now());
     }
 
-    /// The XR controller (absent only while the app is being built).
-    pub(super) fn xr_controller(&mut self) -> Option<&mut XrController> {
-        self.xr.as_mut()
-    }
-
     /// `stats().xr`.
     pub fn xr_stats(&self) -> Option<XrStats> {
         self.xr.as_ref().map(|x| x.stats(self.renderer.as_ref()))
-    }
-
-    /// Lends the renderer and its canvas to an XR session; the inline view pauses until
-    /// [`Self::return_renderer_from_xr`].
-    pub(super) fn take_renderer_for_xr(&mut self) -> Option<(Renderer, HtmlCanvasElement)> {
-        self.renderer.take().map(|r| (r, self.canvas.clone()))
     }
 
     /// Takes the renderer back after an XR session and redraws the inline view with the camera
@@ -914,6 +904,37 @@ impl App {
         let mut s = self.stats.borrow_mut();
         s.canvas_width = w;
         s.canvas_height = h;
+    }
+}
+
+impl XrHost for App {
+    fn xr_controller(&mut self) -> Option<&mut XrController> {
+        self.xr.as_mut()
+    }
+
+    fn backend(&self) -> Option<&'static str> {
+        self.stats.borrow().backend
+    }
+
+    fn ready(&self) -> bool {
+        self.stats.borrow().state == "ready"
+    }
+
+    /// The inline view pauses until [`Self::return_renderer_from_xr`].
+    fn take_renderer_for_xr(&mut self) -> Option<(Renderer, HtmlCanvasElement)> {
+        self.renderer.take().map(|r| (r, self.canvas.clone()))
+    }
+
+    fn tick_during_xr(&mut self) {
+        App::tick_during_xr(self);
+    }
+
+    fn connection_label(&self) -> String {
+        App::connection_label(self)
+    }
+
+    fn reading_text(&self, id: &str) -> Option<String> {
+        App::reading_text(self, id)
     }
 }
 

@@ -26,6 +26,7 @@ use crate::trust::{CONFIG_FILE, Resource, SiteConfig};
 use app::{App, SharedApp, SharedStats, Stats};
 use dom::{StatusLine, query_param, resolve_url};
 use fetch::{FetchError, MAX_DOWNLOAD_BYTES, fetch, fetch_bytes};
+use xr::XrHost as _;
 
 /// Largest site configuration the page reads.
 const MAX_CONFIG_BYTES: usize = 64 * 1024;
@@ -76,6 +77,14 @@ fn with_app(f: impl FnOnce(&App)) {
     });
 }
 
+/// The page's app, as XR holds it.
+fn xr_host() -> Option<xr::Host> {
+    APP.with(|slot| {
+        let app: Rc<RefCell<dyn xr::XrHost>> = slot.borrow().as_ref()?.clone();
+        Some(Rc::downgrade(&app))
+    })
+}
+
 /// `window.twinlens = { stats() }`: the test and operations hook documented in README.
 fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
     let window = web_sys::window().ok_or("no window")?;
@@ -120,7 +129,7 @@ fn install_api(stats: &SharedStats) -> Result<(), JsValue> {
     });
     js_sys::Reflect::set(&api, &"resetTimings".into(), &reset.into_js_value())?;
     js_sys::Reflect::set(&api, &"version".into(), &env!("CARGO_PKG_VERSION").into())?;
-    xr::install_api(&api)?;
+    xr::install_api(&api, xr_host)?;
     js_sys::Reflect::set(&window, &"twinlens".into(), &api)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! WebXR sessions: AR placement, anchoring and precise alignment of the twin on the real
 //! machine, and a VR walkthrough at 1:1.
 //!
-//! [`XrController`] lives in the [`App`] for the page's life: it checks what the browser
+//! [`XrController`] lives in the page's app (an [`XrHost`]) for the page's life: it checks what the browser
 //! supports, shows the entry buttons (or says why there are none), starts sessions and owns the
 //! HUD. A running session is an [`ActiveSession`]: it borrows the app's renderer (or a WebGL2
 //! renderer of its own when the page renders with WebGPU, see below), owns every closure and
@@ -48,7 +48,6 @@ use web_sys::{
     XrWebGlLayer, XrWebGlLayerInit,
 };
 
-use super::app::{App, SharedStats};
 use super::dom::Listener;
 use super::xr_ffi::{
     FrameExt, SessionExt, XrAnchor, XrHitTestResult, XrHitTestSource, hit_test_results,
@@ -310,7 +309,6 @@ enum RendererHome {
 
 /// XR for the page: support, entry buttons, HUD and the running session.
 pub struct XrController {
-    stats: SharedStats,
     hud: Rc<RefCell<XrHud>>,
     queue: InputQueue,
     support: SupportStats,
@@ -354,11 +352,39 @@ fn perf_now() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
-/// Runs `f` on the controller inside the app, when neither is busy.
-fn with_controller<R>(
-    app: &Weak<RefCell<App>>,
-    f: impl FnOnce(&mut XrController) -> R,
-) -> Option<R> {
+/// What XR needs from the page that holds its controller. The app implements it; XR never
+/// names the app, so the two do not import each other.
+pub trait XrHost {
+    /// The controller (absent only while the page is being built).
+    fn xr_controller(&mut self) -> Option<&mut XrController>;
+    /// "webgpu" or "webgl", once the page renders.
+    fn backend(&self) -> Option<&'static str>;
+    /// Whether the twin has loaded and shows.
+    fn ready(&self) -> bool;
+    /// Lends the page's renderer and canvas to a session (a WebGL2 page); it comes back from
+    /// [`XrController::pump`].
+    fn take_renderer_for_xr(&mut self) -> Option<(Renderer, HtmlCanvasElement)>;
+    /// The page's own work while a session draws (live data into the labels and tints the
+    /// session's renderer shows).
+    fn tick_during_xr(&mut self);
+    /// The live connection in words.
+    fn connection_label(&self) -> String;
+    /// One sensor's reading in words, as the detail card shows it.
+    fn reading_text(&self, id: &str) -> Option<String>;
+}
+
+/// The page, as XR holds it: weakly, for the session callbacks that may outlive it.
+pub type Host = Weak<RefCell<dyn XrHost>>;
+
+/// Runs `f` on the page, when it exists and is not busy.
+fn with_host<R>(host: &Host, f: impl FnOnce(&mut dyn XrHost) -> R) -> Option<R> {
+    let host = host.upgrade()?;
+    let mut h = host.try_borrow_mut().ok()?;
+    Some(f(&mut *h))
+}
+
+/// Runs `f` on the controller inside the page, when neither is busy.
+fn with_controller<R>(app: &Host, f: impl FnOnce(&mut XrController) -> R) -> Option<R> {
     let app = app.upgrade()?;
     let mut a = app.try_borrow_mut().ok()?;
     a.xr_controller().map(f)
@@ -384,7 +410,7 @@ fn local_storage() -> Option<web_sys::Storage> {
 
 impl XrController {
     /// Finds the XR page elements, wires them, and starts checking support.
-    pub fn new(app: Weak<RefCell<App>>, stats: SharedStats, wake: Rc<dyn Fn()>) -> XrController {
+    pub fn new(app: Host, wake: Rc<dyn Fn()>) -> XrController {
         let queue = InputQueue::default();
         let enter: Rc<dyn Fn(XrMode)> = {
             let app = app.clone();
@@ -393,7 +419,6 @@ impl XrController {
         let document = web_sys::window().and_then(|w| w.document());
         let hud = XrHud::new(document.as_ref(), &queue, enter);
         let mut controller = XrController {
-            stats,
             hud: Rc::new(RefCell::new(hud)),
             queue,
             support: SupportStats::default(),
@@ -595,11 +620,11 @@ impl XrController {
     }
 
     /// Validates and sends `requestSession` while the click's user activation is still valid.
-    fn begin_request(&mut self, mode: XrMode) -> Result<Promise, String> {
+    fn begin_request(&mut self, mode: XrMode, page_ready: bool) -> Result<Promise, String> {
         if self.starting || self.session.is_some() {
             return Err("an XR session is already running".into());
         }
-        if self.stats.borrow().state != "ready" || self.twin.is_none() {
+        if !page_ready || self.twin.is_none() {
             return Err("wait until the twin has loaded, then try again".into());
         }
         let system = xr_system().ok_or("this browser has no WebXR (navigator.xr is missing)")?;
@@ -718,12 +743,16 @@ fn input_sources(session: &XrSession) -> Vec<web_sys::XrInputSource> {
 }
 
 /// Starts a session of `mode` (the entry buttons and `window.twinlens.xr.enter`).
-pub(super) fn enter(app: &Weak<RefCell<App>>, mode: XrMode) {
-    let request = with_controller(app, |c| match c.begin_request(mode) {
-        Ok(p) => Some(p),
-        Err(message) => {
-            c.report(format!("cannot start {}: {message}", mode.as_str()));
-            None
+pub(super) fn enter(app: &Host, mode: XrMode) {
+    let request = with_host(app, |h| {
+        let ready = h.ready();
+        let c = h.xr_controller()?;
+        match c.begin_request(mode, ready) {
+            Ok(p) => Some(p),
+            Err(message) => {
+                c.report(format!("cannot start {}: {message}", mode.as_str()));
+                None
+            }
         }
     })
     .flatten();
@@ -740,7 +769,7 @@ pub(super) fn enter(app: &Weak<RefCell<App>>, mode: XrMode) {
 }
 
 /// Ends the running session (the HUD's Exit, `window.twinlens.xr.exit`).
-pub(super) fn exit(app: &Weak<RefCell<App>>) {
+pub(super) fn exit(app: &Host) {
     let session = with_controller(app, |c| {
         c.session
             .as_ref()
@@ -765,15 +794,11 @@ fn delay(ms: i32) -> Promise {
 /// Takes the renderer the session draws with: the page's (WebGL2 page) or the XR renderer
 /// (WebGPU page), creating that one at the first session.
 async fn acquire_renderer(
-    app: &Weak<RefCell<App>>,
+    app: &Host,
 ) -> Result<(Renderer, HtmlCanvasElement, RendererHome), String> {
-    let backend = with_controller(app, |c| c.stats.borrow().backend).flatten();
+    let backend = with_host(app, |h| h.backend()).flatten();
     if backend == Some("webgl") {
-        let taken = app.upgrade().and_then(|a| {
-            a.try_borrow_mut()
-                .ok()
-                .and_then(|mut a| a.take_renderer_for_xr())
-        });
+        let taken = with_host(app, |h| h.take_renderer_for_xr()).flatten();
         let (renderer, canvas) = taken.ok_or("the renderer is not ready")?;
         return Ok((renderer, canvas, RendererHome::App));
     }
@@ -820,11 +845,7 @@ async fn acquire_renderer(
 
 /// Sets the session up after the browser granted it: renderer, layer, spaces, listeners and
 /// the frame loop.
-async fn start_session(
-    app: &Weak<RefCell<App>>,
-    mode: XrMode,
-    request: Promise,
-) -> Result<(), String> {
+async fn start_session(app: &Host, mode: XrMode, request: Promise) -> Result<(), String> {
     let session: XrSession = JsFuture::from(request)
         .await
         .map_err(|e| format!("the browser refused it ({})", js_reason(&e)))?
@@ -1091,7 +1112,7 @@ impl Rolling {
 
 /// A running session and everything it owns.
 struct ActiveSession {
-    app: Weak<RefCell<App>>,
+    app: Host,
     session: XrSession,
     mode: XrMode,
     queue: InputQueue,
@@ -1294,18 +1315,11 @@ fn vr_placement(bounds: Aabb) -> Placement {
 /// Adds `xr` to the `window.twinlens` object: `enter(mode)`, `exit()`, `select()`,
 /// `action(name)`, `markModelPoint([x, y, z])`, `rotate(radians)`, `nudge(right, forward)`,
 /// `setTabletop(bool)`. Tests and the console drive XR with them; `stats().xr` reports back.
-pub(super) fn install_api(api: &Object) -> Result<(), JsValue> {
+/// `page` finds the page once it exists.
+pub(super) fn install_api(api: &Object, page: fn() -> Option<Host>) -> Result<(), JsValue> {
     let xr = Object::new();
-    let app = || super::APP.with(|slot| slot.borrow().as_ref().map(Rc::downgrade));
-    let queue = || {
-        super::APP.with(|slot| {
-            slot.borrow().as_ref().and_then(|a| {
-                a.try_borrow_mut()
-                    .ok()
-                    .and_then(|mut a| a.xr_controller().map(|c| c.queue.clone()))
-            })
-        })
-    };
+    let app = page;
+    let queue = move || with_controller(&page()?, |c| c.queue.clone());
     let set = |name: &str, f: JsValue| Reflect::set(&xr, &name.into(), &f);
 
     let enter_fn = Closure::<dyn Fn(JsValue)>::new(move |mode: JsValue| {

@@ -5,7 +5,7 @@ use super::*;
 
 impl ActiveSession {
     pub(super) fn new(
-        app: Weak<RefCell<App>>,
+        app: Host,
         session: XrSession,
         mode: XrMode,
         queue: InputQueue,
@@ -140,11 +140,7 @@ impl ActiveSession {
         s.frame_callback = Some(Closure::new(move |time: f64, frame: XrFrame| {
             // First the app's own per-frame work (live data into labels and tints, which it
             // hands to this session's renderer), while the session is not borrowed.
-            if let Some(app) = app.upgrade()
-                && let Ok(mut a) = app.try_borrow_mut()
-            {
-                a.tick_during_xr();
-            }
+            with_host(&app, |h| h.tick_during_xr());
             let Some(st) = weak.upgrade() else { return };
             let Ok(mut st) = st.try_borrow_mut() else {
                 return;
