@@ -718,11 +718,6 @@ impl Renderer {
         &self.queue
     }
 
-    /// Formats and sample count of the canvas pass (for drawing into the canvas elsewhere).
-    pub fn canvas_targets(&self) -> TargetFormats {
-        self.formats
-    }
-
     /// Pipelines for drawing the model into attachments of `targets` (e.g. an XR framebuffer),
     /// built on first request and cached.
     pub fn pipelines_for(&mut self, targets: TargetFormats) -> PipelineSet {

@@ -247,13 +247,13 @@ impl Adapter for DittoAdapter {
             if t == START_ACK {
                 self.live = true;
             } else if !is_control_ack(t) {
-                d.bad.push(BadInput {
-                    kind: BadInputKind::MalformedDitto,
-                    reason: format!(
+                d.bad.push(BadInput::new(
+                    BadInputKind::MalformedDitto,
+                    format!(
                         "\"{}\" is neither a Ditto protocol envelope nor an acknowledgement",
                         shown(t)
                     ),
-                });
+                ));
             }
             return d;
         }
@@ -261,10 +261,10 @@ impl Adapter for DittoAdapter {
             Ok(v) => v,
             Err(e) => {
                 // serde_json's message has the line and column and never echoes the text.
-                d.bad.push(BadInput {
-                    kind: BadInputKind::MalformedDitto,
-                    reason: format!("not a Ditto protocol envelope: invalid JSON: {e}"),
-                });
+                d.bad.push(BadInput::new(
+                    BadInputKind::MalformedDitto,
+                    format!("not a Ditto protocol envelope: invalid JSON: {e}"),
+                ));
                 return d;
             }
         };
@@ -276,13 +276,13 @@ impl Adapter for DittoAdapter {
 
     fn on_binary(&mut self, bytes: &[u8], _now_ms: f64) -> Decoded {
         Decoded {
-            bad: vec![BadInput {
-                kind: BadInputKind::WrongFrameType,
-                reason: format!(
+            bad: vec![BadInput::new(
+                BadInputKind::WrongFrameType,
+                format!(
                     "binary frame of {} bytes; Ditto sends its protocol as text",
                     bytes.len()
                 ),
-            }],
+            )],
             ..Decoded::default()
         }
     }
@@ -672,7 +672,7 @@ mod tests {
         let d = a.on_text(&text, T0);
         assert!(d.samples.is_empty());
         assert!(
-            matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::UnknownSensor, reason }] if reason.contains("org.other:fan-1"))
+            matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::UnknownSensor, reason, .. }] if reason.contains("org.other:fan-1"))
         );
     }
 
@@ -716,7 +716,7 @@ mod tests {
         );
         assert!(d.samples.is_empty());
         assert!(
-            matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::WrongType, reason }] if reason.contains("temperature"))
+            matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::WrongType, reason, .. }] if reason.contains("temperature"))
         );
     }
 
@@ -762,7 +762,7 @@ mod tests {
         let d = a.on_text(&text(404), T0);
         assert!(d.outgoing.is_empty());
         assert!(
-            matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::MalformedDitto, reason }] if reason.contains("404") && reason.contains("went wrong"))
+            matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::MalformedDitto, reason, .. }] if reason.contains("404") && reason.contains("went wrong"))
         );
     }
 

@@ -513,14 +513,14 @@ impl Adapter for JsonAdapter {
     fn on_text(&mut self, text: &str, now_ms: f64) -> Decoded {
         let mut decoded = Decoded::default();
         if text.len() > self.max_message_bytes {
-            decoded.bad.push(BadInput {
-                kind: BadInputKind::TooLarge,
-                reason: format!(
+            decoded.bad.push(BadInput::new(
+                BadInputKind::TooLarge,
+                format!(
                     "frame of {} bytes is over maxMessageBytes ({})",
                     text.len(),
                     self.max_message_bytes
                 ),
-            });
+            ));
             return decoded;
         }
         let mut order = std::mem::take(&mut self.order);
@@ -560,10 +560,10 @@ impl Adapter for JsonAdapter {
             }
             Err(e) => {
                 // serde_json's message has the line and column and never echoes the text.
-                decoded.bad.push(BadInput {
-                    kind: BadInputKind::NotJson,
-                    reason: format!("not JSON: {e}"),
-                });
+                decoded.bad.push(BadInput::new(
+                    BadInputKind::NotJson,
+                    format!("not JSON: {e}"),
+                ));
             }
         }
         tape.trim();
@@ -575,13 +575,13 @@ impl Adapter for JsonAdapter {
 
     fn on_binary(&mut self, bytes: &[u8], _now_ms: f64) -> Decoded {
         Decoded {
-            bad: vec![BadInput {
-                kind: BadInputKind::WrongFrameType,
-                reason: format!(
+            bad: vec![BadInput::new(
+                BadInputKind::WrongFrameType,
+                format!(
                     "binary frame of {} bytes; the json adapter reads text frames",
                     bytes.len()
                 ),
-            }],
+            )],
             ..Decoded::default()
         }
     }

@@ -102,13 +102,38 @@ impl BadInputKind {
     }
 }
 
-/// One piece of bad input: its kind and a reason for the log (never containing credentials).
+/// One piece of bad input, or a summary of several of one kind: its kind, a reason for the log
+/// (never containing credentials) and how many inputs it stands for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadInput {
     /// Kind, for counting.
     pub kind: BadInputKind,
     /// What was wrong, naming the field or byte offset.
     pub reason: String,
+    /// Inputs this entry stands for: 1, or more for a summary of those past a frame's detail
+    /// limit.
+    pub count: u64,
+}
+
+impl BadInput {
+    /// One bad input.
+    pub fn new(kind: BadInputKind, reason: impl Into<String>) -> BadInput {
+        BadInput {
+            kind,
+            reason: reason.into(),
+            count: 1,
+        }
+    }
+
+    /// A summary standing for `count` further bad inputs of `kind` ("... and 17 more like
+    /// this").
+    pub fn summary(kind: BadInputKind, count: u64) -> BadInput {
+        BadInput {
+            kind,
+            reason: format!("... and {count} more like this"),
+            count,
+        }
+    }
 }
 
 /// What an adapter asks the connection to do.

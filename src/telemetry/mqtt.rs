@@ -433,13 +433,13 @@ impl Adapter for MqttAdapter {
 
     fn on_text(&mut self, text: &str, _now_ms: f64) -> Decoded {
         Decoded {
-            bad: vec![BadInput {
-                kind: BadInputKind::WrongFrameType,
-                reason: format!(
+            bad: vec![BadInput::new(
+                BadInputKind::WrongFrameType,
+                format!(
                     "text frame of {} bytes on an MQTT connection (MQTT over WebSocket is binary)",
                     text.len()
                 ),
-            }],
+            )],
             ..Decoded::default()
         }
     }

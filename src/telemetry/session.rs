@@ -282,13 +282,13 @@ impl LiveSession {
                     ..Decoded::default()
                 };
                 if s.too_large > 0 {
-                    decoded.bad.push(BadInput {
-                        kind: BadInputKind::TooLarge,
-                        reason: format!(
+                    decoded.bad.push(BadInput::new(
+                        BadInputKind::TooLarge,
+                        format!(
                             "{} frame(s) over source.maxMessageBytes ({}) dropped unread (the largest at least {} bytes)",
                             s.too_large, self.source.max_message_bytes, s.largest_bytes
                         ),
-                    });
+                    ));
                 }
                 if s.dropped > 0 {
                     out.push(Command::Warn(format!(
@@ -319,13 +319,13 @@ impl LiveSession {
 
     fn too_large(&mut self, len: usize, now_ms: f64) -> Decoded {
         Decoded {
-            bad: vec![BadInput {
-                kind: BadInputKind::TooLarge,
-                reason: format!(
+            bad: vec![BadInput::new(
+                BadInputKind::TooLarge,
+                format!(
                     "a {len}-byte frame exceeds source.maxMessageBytes ({})",
                     self.source.max_message_bytes
                 ),
-            }],
+            )],
             // A stream protocol cannot skip a frame it has not read.
             outgoing: self.adapter.on_gap(now_ms),
             ..Decoded::default()

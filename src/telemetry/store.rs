@@ -536,26 +536,8 @@ fn kind_index(kind: BadInputKind) -> usize {
     }
 }
 
-const SUMMARY_PREFIX: &str = "... and ";
-const SUMMARY_SUFFIX: &str = " more like this";
-
-/// The reason of a summary entry standing for `n` further bad inputs of its kind
-/// ("... and 17 more like this"). [`BadInputCounters::record`] counts such an entry as `n`.
-pub fn summary_reason(n: u64) -> String {
-    format!("{SUMMARY_PREFIX}{n}{SUMMARY_SUFFIX}")
-}
-
-/// The `n` of a [`summary_reason`], or None for an ordinary reason.
-pub fn parse_summary(reason: &str) -> Option<u64> {
-    reason
-        .strip_prefix(SUMMARY_PREFIX)?
-        .strip_suffix(SUMMARY_SUFFIX)?
-        .parse()
-        .ok()
-}
-
 /// Bad inputs of one frame, bounded: the first [`MAX_BAD_PER_FRAME`] in detail, then one
-/// summary entry per kind for the rest ([`summary_reason`]), so a frame of 100,000 broken
+/// summary entry per kind for the rest ([`BadInput::summary`]), so a frame of 100,000 broken
 /// readings neither floods the log nor loses the counts. Reasons are built lazily, so the
 /// entries beyond the limit cost no formatting or allocation.
 #[derive(Debug, Clone, Default)]
@@ -573,10 +555,7 @@ impl BadInputBatch {
     /// Adds one bad input; `reason` is only called while the detail limit is not reached.
     pub fn push(&mut self, kind: BadInputKind, reason: impl FnOnce() -> String) {
         if self.entries.len() < MAX_BAD_PER_FRAME {
-            self.entries.push(BadInput {
-                kind,
-                reason: reason(),
-            });
+            self.entries.push(BadInput::new(kind, reason()));
         } else if let Some(n) = self.overflow.get_mut(kind_index(kind)) {
             *n += 1;
         }
@@ -591,10 +570,7 @@ impl BadInputBatch {
     pub fn finish(mut self) -> Vec<BadInput> {
         for (kind, n) in ALL_BAD_INPUT_KINDS.iter().zip(self.overflow) {
             if n > 0 {
-                self.entries.push(BadInput {
-                    kind: *kind,
-                    reason: summary_reason(n),
-                });
+                self.entries.push(BadInput::summary(*kind, n));
             }
         }
         self.entries
@@ -629,10 +605,10 @@ impl BadInputCounters {
         }
     }
 
-    /// Counts `bad` (a [`summary_reason`] entry counts as its `n`) and returns whether the
+    /// Counts `bad` (a summary counts as the inputs it stands for) and returns whether the
     /// caller should log it: true while fewer than the first `n` of its kind were counted.
     pub fn record(&mut self, bad: &BadInput) -> bool {
-        let n = parse_summary(&bad.reason).unwrap_or(1);
+        let n = bad.count;
         let Some(count) = self.counts.get_mut(kind_index(bad.kind)) else {
             return false;
         };

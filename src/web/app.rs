@@ -6,15 +6,18 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use glam::Mat4;
-use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{HtmlCanvasElement, KeyboardEvent, PointerEvent, WheelEvent};
+use web_sys::HtmlCanvasElement;
 
 use super::dom::{Listener, StatusLine};
+use super::input::{
+    AppEvent, EventQueue, MAX_QUEUED_EVENTS, ResizeWatch, input_listeners, resize_observer,
+};
 use super::live::{ConnectionStats, LiveSource, ReadingStats};
+use super::stats::{LabelStats, SharedStats};
 use super::xr::{Host, XrController, XrHost, XrStats};
-use crate::camera::{InputOutcome, OrbitCamera, OrbitController, PointerKind, ViewInput, ViewKey};
+use crate::camera::{InputOutcome, OrbitCamera, OrbitController};
 use crate::commands::CommandQueue;
 use crate::model::Aabb;
 use crate::overlay::build::{SensorAnchor, SensorLabel, sensor_anchors, sensor_label};
@@ -24,143 +27,8 @@ use crate::overlay::scene::{OverlayFrame, OverlayLabel};
 use crate::render::Renderer;
 use crate::telemetry::store::SensorStore;
 
-/// Events queued between frames; more than this many are dropped (oldest moves first), so a
-/// flood of input can never grow memory.
-const MAX_QUEUED_EVENTS: usize = 256;
 /// Largest drawing buffer edge, in device pixels.
 const MAX_CANVAS_EDGE: f64 = 8192.0;
-
-/// What `window.twinlens.stats()` returns; documented in README.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Stats {
-    /// "loading", "ready" or "error".
-    pub state: &'static str,
-    /// "webgpu" or "webgl" once the renderer runs.
-    pub backend: Option<&'static str>,
-    /// Frames rendered since load.
-    pub frames: u64,
-    /// Draw calls in the last frame.
-    pub draw_calls: u32,
-    /// Triangles in the last frame.
-    pub triangles: u64,
-    /// Nodes in the model.
-    pub nodes: usize,
-    /// Sensors in the manifest.
-    pub sensors: usize,
-    /// Sensors whose node exists in the model.
-    pub sensors_bound: usize,
-    /// The last error shown to the user.
-    pub last_error: Option<String>,
-    /// Milliseconds from navigation start to the first rendered frame.
-    pub first_frame_ms: Option<f64>,
-    /// Milliseconds from navigation start to the first frame with the whole model uploaded
-    /// (large models arrive on the GPU over several frames, each drawing what has landed).
-    pub model_uploaded_ms: Option<f64>,
-    /// Frames drawn while the model was still uploading.
-    pub model_upload_frames: u32,
-    /// MSAA sample count.
-    pub msaa: u32,
-    /// Bytes of the model received so far.
-    pub bytes_loaded: u64,
-    /// Bytes of the model announced by the server (0 when unknown).
-    pub bytes_total: u64,
-    /// Wasm CPU time of the last frame (drain, update, encode), milliseconds.
-    pub cpu_ms_last_frame: f64,
-    /// Drawing-buffer size in device pixels.
-    pub canvas_width: u32,
-    /// Drawing-buffer size in device pixels.
-    pub canvas_height: u32,
-    /// The live-data connection; null when the manifest has no source.
-    pub connection: Option<ConnectionStats>,
-    /// Each sensor's latest reading, keyed by sensor id.
-    pub readings: std::collections::BTreeMap<String, ReadingStats>,
-    /// Frame timing percentiles since the last `resetTimings()`.
-    pub timings: crate::timing::TimingReport,
-    /// Memory figures.
-    pub memory: MemoryStats,
-    /// WebXR: support, the running session and its figures (see `web::xr`).
-    pub xr: Option<XrStats>,
-    /// Draw calls of the overlay in the last frame (a handful, whatever the label count).
-    pub overlay_draw_calls: u32,
-    /// Labels drawn in full in the last frame.
-    pub labels_drawn: u32,
-    /// Labels drawn as markers (decluttered) in the last frame.
-    pub markers_drawn: u32,
-    /// What each label shows and where it was drawn in the inline view.
-    pub labels: Vec<LabelStats>,
-    /// Bytes of label instances uploaded by the last frame (only the labels that changed).
-    pub overlay_upload_bytes: u64,
-    /// Per-node state (tint) uploads of the inline view.
-    pub node_upload: NodeUploadStats,
-}
-
-/// `stats().nodeUpload`: what recolouring parts costs on the GPU bus.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeUploadStats {
-    /// Bytes written by the last tint change.
-    pub last_bytes: u64,
-    /// Range writes of the last tint change.
-    pub last_writes: usize,
-    /// The largest single tint change so far, in bytes.
-    pub max_bytes: u64,
-    /// Its range writes.
-    pub max_writes: usize,
-    /// Sensors with a tint after that change.
-    pub max_tinted: usize,
-}
-
-/// One sensor label as `stats().labels[i]` shows it.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LabelStats {
-    /// Sensor id.
-    pub id: String,
-    /// Display name.
-    pub title: String,
-    /// Value text as drawn.
-    pub value: String,
-    /// Age or state text when not live.
-    pub detail: Option<String>,
-    /// `normal`, `warning`, `alarm`, `stale` or `noData`.
-    pub state: &'static str,
-    /// Drawn at all in the inline view.
-    pub visible: bool,
-    /// Drawn as a marker only.
-    pub marker: bool,
-    /// Label centre, CSS pixels from the canvas's top-left.
-    pub x: f32,
-    /// Label centre, CSS pixels from the canvas's top-left.
-    pub y: f32,
-    /// The part's anchor point, CSS pixels (null when behind the camera).
-    pub anchor: Option<[f32; 2]>,
-}
-
-/// Memory figures for `stats().memory`.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MemoryStats {
-    /// Size of the wasm linear memory in bytes (it only grows).
-    pub wasm_bytes: u64,
-}
-
-/// Shared handle to the stats, readable from JS at any time.
-pub type SharedStats = Rc<RefCell<Stats>>;
-
-enum AppEvent {
-    Input(ViewInput),
-    Resize,
-}
-
-impl AppEvent {
-    /// A full queue drops the oldest pointer move first: later moves carry newer positions.
-    fn displaceable(&self) -> bool {
-        matches!(self, AppEvent::Input(ViewInput::PointerMove { .. }))
-    }
-}
-
-type EventQueue = CommandQueue<AppEvent>;
 
 /// The inline viewer state.
 pub struct App {
@@ -234,9 +102,6 @@ struct TwinOverlay {
     window_ms: f64,
 }
 
-/// A resize observer with the closure it calls; dropping it stops the callbacks.
-type ResizeWatch = (web_sys::ResizeObserver, Closure<dyn FnMut(js_sys::Array)>);
-
 /// The app behind its shared handle.
 pub type SharedApp = Rc<RefCell<App>>;
 
@@ -289,16 +154,17 @@ impl App {
         });
         app.borrow_mut().frame_callback = Some(frame);
         let queue = app.borrow().queue.clone();
-        let listeners = input_listeners(&canvas, &weak, &queue)?;
-        let observer = resize_observer(&canvas, &weak, &queue)?;
+        // Asks for a frame; when the app is busy, the running frame asks for the next one.
+        let wake: Rc<dyn Fn()> = {
+            let weak = weak.clone();
+            Rc::new(move || with_app(&weak, |a| a.request_frame()))
+        };
+        let listeners = input_listeners(&canvas, &queue, &wake)?;
+        let observer = resize_observer(&canvas, &queue, &wake)?;
         {
             let mut a = app.borrow_mut();
             a.listeners = listeners;
             a.resize_observer = Some(observer);
-            let wake: Rc<dyn Fn()> = {
-                let weak = weak.clone();
-                Rc::new(move || with_app(&weak, |a| a.request_frame()))
-            };
             let host: Host = weak.clone();
             a.xr = Some(XrController::new(host, wake));
         }
@@ -955,131 +821,4 @@ fn with_app(weak: &Weak<RefCell<App>>, f: impl FnOnce(&mut App)) {
     {
         f(&mut a);
     }
-}
-
-/// Queues `event` and asks for a frame. When the app is busy (an event dispatched while it
-/// runs), the event still waits in the queue and the running frame asks for the next one.
-fn enqueue(weak: &Weak<RefCell<App>>, queue: &EventQueue, event: AppEvent) {
-    // A full queue displaced a pointer move, or refused this one: either holds nothing to free.
-    let _ = queue.push(event);
-    with_app(weak, |a| a.request_frame());
-}
-
-fn input_listeners(
-    canvas: &HtmlCanvasElement,
-    weak: &Weak<RefCell<App>>,
-    queue: &EventQueue,
-) -> Result<Vec<Listener>, JsValue> {
-    let target: &web_sys::EventTarget = canvas.as_ref();
-    let mut out = Vec::new();
-
-    let (w, q) = (weak.clone(), queue.clone());
-    let c = canvas.clone();
-    out.push(Listener::new(target, "pointerdown", false, move |e| {
-        let Some(e) = e.dyn_ref::<PointerEvent>() else {
-            return;
-        };
-        let _ = c.set_pointer_capture(e.pointer_id());
-        let _ = c.focus();
-        let kind = if e.pointer_type() == "touch" {
-            PointerKind::Touch
-        } else {
-            PointerKind::Mouse {
-                pan: e.button() != 0 || e.shift_key(),
-            }
-        };
-        let input = ViewInput::PointerDown {
-            id: e.pointer_id(),
-            x: e.offset_x() as f32,
-            y: e.offset_y() as f32,
-            kind,
-        };
-        enqueue(&w, &q, AppEvent::Input(input));
-    })?);
-
-    let (w, q) = (weak.clone(), queue.clone());
-    out.push(Listener::new(target, "pointermove", true, move |e| {
-        let Some(e) = e.dyn_ref::<PointerEvent>() else {
-            return;
-        };
-        // Hovering moves nothing; only pointers that are down take part.
-        if e.buttons() == 0 && e.pointer_type() != "touch" {
-            return;
-        }
-        let input = ViewInput::PointerMove {
-            id: e.pointer_id(),
-            x: e.offset_x() as f32,
-            y: e.offset_y() as f32,
-        };
-        enqueue(&w, &q, AppEvent::Input(input));
-    })?);
-
-    for event in ["pointerup", "pointercancel"] {
-        let (w, q) = (weak.clone(), queue.clone());
-        out.push(Listener::new(target, event, true, move |e| {
-            let Some(e) = e.dyn_ref::<PointerEvent>() else {
-                return;
-            };
-            let input = ViewInput::PointerUp { id: e.pointer_id() };
-            enqueue(&w, &q, AppEvent::Input(input));
-        })?);
-    }
-
-    let (w, q) = (weak.clone(), queue.clone());
-    out.push(Listener::new(target, "wheel", false, move |e| {
-        let Some(e) = e.dyn_ref::<WheelEvent>() else {
-            return;
-        };
-        e.prevent_default();
-        // Line and page deltas (Firefox) are scaled to roughly pixel units.
-        let scale = match e.delta_mode() {
-            1 => 16.0,
-            2 => 400.0,
-            _ => 1.0,
-        };
-        let input = ViewInput::Wheel {
-            delta_y: (e.delta_y() * scale) as f32,
-        };
-        enqueue(&w, &q, AppEvent::Input(input));
-    })?);
-
-    out.push(Listener::new(target, "contextmenu", false, |e| {
-        e.prevent_default()
-    })?);
-
-    // Keys work whenever the page has focus, not only the canvas.
-    if let Some(window) = web_sys::window() {
-        let (w, q) = (weak.clone(), queue.clone());
-        out.push(Listener::new(window.as_ref(), "keydown", true, move |e| {
-            let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
-                return;
-            };
-            if e.ctrl_key() || e.meta_key() || e.alt_key() {
-                return;
-            }
-            if let Some(key) = ViewKey::from_key(&e.key()) {
-                enqueue(&w, &q, AppEvent::Input(ViewInput::Key(key)));
-            }
-        })?);
-        let (w, q) = (weak.clone(), queue.clone());
-        // A devicePixelRatio change (moving to another screen, browser zoom) fires resize.
-        out.push(Listener::new(window.as_ref(), "resize", true, move |_| {
-            enqueue(&w, &q, AppEvent::Resize);
-        })?);
-    }
-    Ok(out)
-}
-
-fn resize_observer(
-    canvas: &HtmlCanvasElement,
-    weak: &Weak<RefCell<App>>,
-    queue: &EventQueue,
-) -> Result<ResizeWatch, JsValue> {
-    let (w, q) = (weak.clone(), queue.clone());
-    let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |_entries: js_sys::Array| {
-        enqueue(&w, &q, AppEvent::Resize);
-    });
-    let observer = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref())?;
-    observer.observe(canvas);
-    Ok((observer, callback))
 }

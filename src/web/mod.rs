@@ -4,8 +4,10 @@
 mod app;
 mod dom;
 mod fetch;
+mod input;
 mod live;
 pub(crate) mod shown;
+mod stats;
 mod xr;
 mod xr_ffi;
 mod xr_hud;
@@ -23,9 +25,10 @@ use crate::model::{MAX_RESOURCE_BYTES, Resources, load_model, required_resources
 use crate::redact::Secrets;
 use crate::render::{BackendChoice, Renderer};
 use crate::trust::{CONFIG_FILE, Resource, SiteConfig};
-use app::{App, SharedApp, SharedStats, Stats};
+use app::{App, SharedApp};
 use dom::{StatusLine, query_param, resolve_url};
 use fetch::{FetchError, MAX_DOWNLOAD_BYTES, fetch, fetch_bytes};
+use stats::{SharedStats, Stats};
 use xr::XrHost as _;
 
 /// Largest site configuration the page reads.

@@ -1,6 +1,7 @@
 //! WebXR bindings that web-sys 0.3.107 lacks: hit-test, anchors (with Quest's persistent
-//! anchors), DOM overlay, a few session attributes, and the WebXR/WebGPU binding
-//! (`XRGPUBinding`). Everything WebXR that web-sys does have is used from web-sys.
+//! anchors), DOM overlay and a few session attributes. Everything WebXR that web-sys does have
+//! is used from web-sys. (`XRGPUBinding` is not bound: see `xr.rs` for why sessions render
+//! with WebGL2.)
 //!
 //! Two rules for code using these types:
 //! - Never `dyn_into`/`dyn_ref` them; use `unchecked_into`/`unchecked_ref`. An emulator (IWER)
@@ -19,7 +20,7 @@ use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{XrFrame, XrLayer, XrPose, XrRigidTransform, XrSession, XrSpace, XrView, XrViewport};
+use web_sys::{XrFrame, XrPose, XrRigidTransform, XrSession, XrSpace};
 
 #[wasm_bindgen]
 extern "C" {
@@ -229,134 +230,6 @@ extern "C" {
     /// `XRDOMOverlayState.type`: `"screen"` (phones), `"floating"` or `"head-locked"`.
     #[wasm_bindgen(method, structural, getter, js_name = "type")]
     pub fn overlay_type(this: &XrDomOverlayState) -> String;
-
-    // ---------------------------------------------------------------------------------------
-    // WebXR/WebGPU binding (draft). A session using it must be requested with the `"webgpu"`
-    // feature, the GPU adapter with `xrCompatible: true`, layers go in
-    // `XRRenderStateInit.layers` (no `baseLayer`), and view projections are already in
-    // 0..1 clip depth (`crate::xr::views::ClipDepth::ZeroToOne`).
-
-    /// `XRGPUBinding`: makes WebGPU-backed layers for an XR session.
-    #[wasm_bindgen(extends = Object, js_name = XRGPUBinding)]
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub type XrGpuBinding;
-
-    /// `new XRGPUBinding(session, device)`. Fails where the browser has no `XRGPUBinding`
-    /// (every shipping browser at the time of writing), when the session was not requested
-    /// with `"webgpu"`, or when the device's adapter is not XR-compatible.
-    #[wasm_bindgen(constructor, catch, js_class = "XRGPUBinding")]
-    pub fn new(
-        session: &XrSession,
-        device: &wgpu::webgpu::GpuDevice,
-    ) -> Result<XrGpuBinding, JsValue>;
-
-    /// `XRGPUBinding.nativeProjectionScaleFactor`.
-    #[wasm_bindgen(method, structural, getter, js_name = nativeProjectionScaleFactor)]
-    pub fn native_projection_scale_factor(this: &XrGpuBinding) -> f64;
-
-    /// `XRGPUBinding.getPreferredColorFormat()`: a `GPUTextureFormat` string.
-    #[wasm_bindgen(method, structural, js_name = getPreferredColorFormat)]
-    pub fn get_preferred_color_format(this: &XrGpuBinding) -> String;
-
-    /// `XRGPUBinding.createProjectionLayer(init)`.
-    #[wasm_bindgen(method, structural, catch, js_name = createProjectionLayer)]
-    pub fn create_projection_layer(
-        this: &XrGpuBinding,
-        init: &XrGpuProjectionLayerInit,
-    ) -> Result<XrProjectionLayer, JsValue>;
-
-    /// `XRGPUBinding.getViewSubImage(layer, view)`: this frame's texture for one view.
-    #[wasm_bindgen(method, structural, catch, js_name = getViewSubImage)]
-    pub fn get_view_sub_image(
-        this: &XrGpuBinding,
-        layer: &XrProjectionLayer,
-        view: &XrView,
-    ) -> Result<XrGpuSubImage, JsValue>;
-
-    /// `XRGPUProjectionLayerInit`: build with [`XrGpuProjectionLayerInit::new`].
-    #[wasm_bindgen(extends = Object)]
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub type XrGpuProjectionLayerInit;
-
-    /// Sets `colorFormat` (required), a `GPUTextureFormat` string.
-    #[wasm_bindgen(method, structural, setter = colorFormat)]
-    pub fn set_color_format(this: &XrGpuProjectionLayerInit, format: &str);
-
-    /// Sets `depthStencilFormat`: lets the compositor reproject with depth.
-    #[wasm_bindgen(method, structural, setter = depthStencilFormat)]
-    pub fn set_depth_stencil_format(this: &XrGpuProjectionLayerInit, format: &str);
-
-    /// Sets `textureUsage` (`GPUTextureUsage` bits; default `RENDER_ATTACHMENT`).
-    #[wasm_bindgen(method, structural, setter = textureUsage)]
-    pub fn set_texture_usage(this: &XrGpuProjectionLayerInit, usage: u32);
-
-    /// Sets `scaleFactor` (resolution relative to the native projection scale).
-    #[wasm_bindgen(method, structural, setter = scaleFactor)]
-    pub fn set_scale_factor(this: &XrGpuProjectionLayerInit, factor: f64);
-
-    /// `XRProjectionLayer`: fills the whole view; one sub-image per view each frame.
-    #[wasm_bindgen(
-        extends = XrLayer,
-        extends = web_sys::EventTarget,
-        extends = Object,
-        js_name = XRProjectionLayer
-    )]
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub type XrProjectionLayer;
-
-    /// `XRProjectionLayer.textureWidth`.
-    #[wasm_bindgen(method, structural, getter, js_name = textureWidth)]
-    pub fn texture_width(this: &XrProjectionLayer) -> u32;
-
-    /// `XRProjectionLayer.textureHeight`.
-    #[wasm_bindgen(method, structural, getter, js_name = textureHeight)]
-    pub fn texture_height(this: &XrProjectionLayer) -> u32;
-
-    /// `XRProjectionLayer.textureArrayLength`: > 1 when views are layers of one array texture.
-    #[wasm_bindgen(method, structural, getter, js_name = textureArrayLength)]
-    pub fn texture_array_length(this: &XrProjectionLayer) -> u32;
-
-    /// `XRGPUSubImage`.
-    #[wasm_bindgen(extends = Object, js_name = XRGPUSubImage)]
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub type XrGpuSubImage;
-
-    /// `XRGPUSubImage.colorTexture`: wrap with `wgpu::Device::create_texture_from_webgpu_handle`
-    /// (no copy); valid for this frame only.
-    #[wasm_bindgen(method, structural, getter, js_name = colorTexture)]
-    pub fn color_texture(this: &XrGpuSubImage) -> wgpu::webgpu::GpuTexture;
-
-    /// `XRGPUSubImage.depthStencilTexture`, when the layer was created with a depth format.
-    #[wasm_bindgen(method, structural, getter, js_name = depthStencilTexture)]
-    pub fn depth_stencil_texture(this: &XrGpuSubImage) -> Option<wgpu::webgpu::GpuTexture>;
-
-    /// `XRSubImage.viewport`: the part of the texture this view owns (top-left origin, as in
-    /// WebGPU).
-    #[wasm_bindgen(method, structural, getter)]
-    pub fn viewport(this: &XrGpuSubImage) -> XrViewport;
-
-    /// `XRGPUSubImage.getViewDescriptor()`: how to view the texture for this view (which
-    /// array layer).
-    #[wasm_bindgen(method, structural, js_name = getViewDescriptor)]
-    pub fn get_view_descriptor(this: &XrGpuSubImage) -> XrGpuTextureViewDescriptor;
-
-    /// The `GPUTextureViewDescriptor` dictionary returned by
-    /// [`XrGpuSubImage::get_view_descriptor`]; absent members read as `None`.
-    #[wasm_bindgen(extends = Object)]
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub type XrGpuTextureViewDescriptor;
-
-    /// `baseArrayLayer`.
-    #[wasm_bindgen(method, structural, getter, js_name = baseArrayLayer)]
-    pub fn base_array_layer(this: &XrGpuTextureViewDescriptor) -> Option<u32>;
-
-    /// `arrayLayerCount`.
-    #[wasm_bindgen(method, structural, getter, js_name = arrayLayerCount)]
-    pub fn array_layer_count(this: &XrGpuTextureViewDescriptor) -> Option<u32>;
-
-    /// `dimension` (`"2d"`, `"2d-array"`).
-    #[wasm_bindgen(method, structural, getter)]
-    pub fn dimension(this: &XrGpuTextureViewDescriptor) -> Option<String>;
 }
 
 /// Reaches the members of `XRSession` that web-sys lacks.
@@ -397,16 +270,6 @@ impl XrTransientInputHitTestOptionsInit {
     pub fn new(profile: &str) -> XrTransientInputHitTestOptionsInit {
         let init: XrTransientInputHitTestOptionsInit = Object::new().unchecked_into();
         init.set_profile(profile);
-        init
-    }
-}
-
-impl XrGpuProjectionLayerInit {
-    /// Init with the required colour format (usually
-    /// [`XrGpuBinding::get_preferred_color_format`]).
-    pub fn new(color_format: &str) -> XrGpuProjectionLayerInit {
-        let init: XrGpuProjectionLayerInit = Object::new().unchecked_into();
-        init.set_color_format(color_format);
         init
     }
 }

@@ -320,7 +320,7 @@ fn json_object_payloads_use_the_source_pointers() {
     );
     assert!(d.samples.is_empty());
     assert!(
-        matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::WrongType, reason }] if reason.contains("field v")),
+        matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::WrongType, reason, .. }] if reason.contains("field v")),
         "{:?}",
         d.bad
     );
@@ -337,7 +337,7 @@ fn json_object_payloads_use_the_source_pointers() {
     );
     assert!(d.samples.is_empty());
     assert!(
-        matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::WrongType, reason }] if reason.contains("field ts"))
+        matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::WrongType, reason, .. }] if reason.contains("field ts"))
     );
     let d = a.on_binary(
         &publish("plant/p101/temp", 0, false, br#"{"v": 1, "ts": null}"#),
@@ -376,7 +376,7 @@ fn publish_on_an_unbound_topic_is_an_unknown_sensor() {
     let d = a.on_binary(&publish("other/topic", 0, false, b"1"), T0);
     assert!(d.samples.is_empty());
     assert!(
-        matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::UnknownSensor, reason }] if reason.contains("other/topic"))
+        matches!(d.bad.as_slice(), [BadInput { kind: BadInputKind::UnknownSensor, reason, .. }] if reason.contains("other/topic"))
     );
 }
 
