@@ -153,21 +153,32 @@ fn mesh_vertex_inputs_match_the_model_vertex_layout() {
         })
         .collect();
     found.sort_unstable();
-    // position f32x3, normal snorm16x4, uv f32x2, colour unorm16x4, (node, material) u32x2,
-    // then from the instance buffer the instance's slot, u32.
-    assert_eq!(
-        found,
-        vec![
-            (0, 3, false),
-            (1, 4, false),
-            (2, 2, false),
-            (3, 4, false),
-            (4, 2, true),
-            (5, 1, true)
-        ]
-    );
+    // Locations 0..=4 come from the vertex buffer as the pass declares them; 5 is the
+    // instance's slot, a u32 from its own buffer.
     use twinlens::render::GpuVertex;
-    assert_eq!(size_of::<GpuVertex>(), 12 + 8 + 8 + 8 + 8);
+    let slot = found.pop();
+    assert_eq!(
+        slot,
+        Some((5, 1, true)),
+        "the instance slot is location 5, a u32"
+    );
+    let found: Vec<(u32, u32, naga::ScalarKind)> = found
+        .into_iter()
+        .map(|(l, n, uint)| {
+            let kind = if uint {
+                naga::ScalarKind::Uint
+            } else {
+                naga::ScalarKind::Float
+            };
+            (l, n, kind)
+        })
+        .collect();
+    assert_attributes(
+        "GpuVertex",
+        &twinlens::render::VERTEX_ATTRIBUTES,
+        size_of::<GpuVertex>(),
+        &found,
+    );
     assert_eq!(
         offset_of!(GpuVertex, material),
         offset_of!(GpuVertex, node) + 4
@@ -234,22 +245,71 @@ fn overlay_uniform_layout_matches_the_rust_struct() {
     );
 }
 
+/// Components and scalar kind a shader sees for a vertex attribute of `format` (normalized
+/// formats arrive as floats).
+fn shader_view(format: wgpu::VertexFormat) -> (u32, naga::ScalarKind) {
+    use naga::ScalarKind::{Float, Sint, Uint};
+    use wgpu::VertexFormat as F;
+    match format {
+        F::Float32 => (1, Float),
+        F::Float32x2 => (2, Float),
+        F::Float32x3 => (3, Float),
+        F::Float32x4 | F::Unorm8x4 | F::Snorm8x4 | F::Unorm16x4 | F::Snorm16x4 => (4, Float),
+        F::Unorm16x2 | F::Snorm16x2 | F::Float16x2 => (2, Float),
+        F::Uint32 => (1, Uint),
+        F::Uint32x2 | F::Uint16x2 => (2, Uint),
+        F::Uint32x3 => (3, Uint),
+        F::Uint32x4 | F::Uint16x4 | F::Uint8x4 => (4, Uint),
+        F::Sint32 => (1, Sint),
+        other => panic!("add {other:?} to shader_view"),
+    }
+}
+
+/// The pipeline's `attributes` over a `stride`-byte Rust struct agree with the shader's inputs
+/// `found` (`(location, components, kind)`, sorted): one input per attribute with matching
+/// width and kind, and attributes that neither overlap nor run past the struct.
+fn assert_attributes(
+    what: &str,
+    attributes: &[wgpu::VertexAttribute],
+    stride: usize,
+    found: &[(u32, u32, naga::ScalarKind)],
+) {
+    let mut expected: Vec<(u32, u32, naga::ScalarKind)> = attributes
+        .iter()
+        .map(|a| {
+            let (n, kind) = shader_view(a.format);
+            (a.shader_location, n, kind)
+        })
+        .collect();
+    expected.sort_unstable_by_key(|e| e.0);
+    assert_eq!(
+        found,
+        expected.as_slice(),
+        "{what}: shader inputs vs pipeline attributes"
+    );
+    let mut spans: Vec<(u64, u64)> = attributes
+        .iter()
+        .map(|a| (a.offset, a.offset + a.format.size()))
+        .collect();
+    spans.sort_unstable();
+    for pair in spans.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].0,
+            "{what}: attributes {pair:?} overlap"
+        );
+    }
+    let end = spans.last().map_or(0, |s| s.1);
+    assert!(
+        end <= stride as u64,
+        "{what}: attributes end at {end}, past the {stride}-byte struct"
+    );
+}
+
 #[test]
 fn overlay_instance_attributes_match_the_rust_struct() {
     use twinlens::overlay::scene::{self, OverlayInstance};
-    // The pipeline feeds OverlayInstance's fields, in order, to locations 0..=3 as
-    // Float32x4, Uint16x4, Unorm8x4 and Uint32; the shader's vs_main input struct must declare
-    // exactly those.
-    assert_eq!(size_of::<OverlayInstance>(), 32);
-    assert_eq!(
-        [
-            offset_of!(OverlayInstance, geom),
-            offset_of!(OverlayInstance, aux),
-            offset_of!(OverlayInstance, color),
-            offset_of!(OverlayInstance, kind),
-        ],
-        [0, 16, 24, 28]
-    );
+    // The attributes the overlay pipeline is built with, read from the pass itself.
+    let attributes = &twinlens::render::INSTANCE_ATTRIBUTES;
     let module = parse("overlay.wgsl", twinlens::shaders::OVERLAY);
     let entry = module
         .entry_points
@@ -279,11 +339,11 @@ fn overlay_instance_attributes_match_the_rust_struct() {
         })
         .collect();
     found.sort_unstable_by_key(|f| f.0);
-    use naga::ScalarKind::{Float, Uint};
-    // color is Unorm8x4 on the Rust side: a float vec4 in the shader.
-    assert_eq!(
-        found,
-        vec![(0, 4, Float), (1, 4, Uint), (2, 4, Float), (3, 1, Uint)]
+    assert_attributes(
+        "OverlayInstance",
+        attributes,
+        size_of::<OverlayInstance>(),
+        &found,
     );
 
     // Kind codes and flags are spelled out in the shader too.

@@ -33,8 +33,12 @@ pub use batch::GpuVertex;
 #[cfg(target_arch = "wasm32")]
 pub use canvas::{Renderer, xr_target};
 pub use gpu_model::{GpuModel, UPLOAD_BYTES_PER_STEP};
-pub use model_pass::{ModelPass, PipelineSet, TargetFormats, ViewSlot, Viewport};
-pub use overlay_pass::{OverlayPass, OverlaySlot, OverlayView, PULSE_PERIOD_S};
+pub use model_pass::{
+    ModelPass, PipelineSet, TargetFormats, VERTEX_ATTRIBUTES, ViewSlot, Viewport,
+};
+pub use overlay_pass::{
+    INSTANCE_ATTRIBUTES, OverlayPass, OverlaySlot, OverlayView, PULSE_PERIOD_S,
+};
 pub use uniforms::{Lighting, ViewUniform};
 
 /// Which graphics API to use.

@@ -117,6 +117,36 @@ impl Raster {
 /// View slots allocated up front: the inline view plus two XR eyes fit without growing.
 const INITIAL_VIEW_SLOTS: u64 = 4;
 
+/// The vertex buffer's attributes: [`GpuVertex`]'s fields to `vs_main`'s locations 0..=4 (the
+/// instance slot is location 5, from its own buffer).
+pub const VERTEX_ATTRIBUTES: [wgpu::VertexAttribute; 5] = [
+    wgpu::VertexAttribute {
+        format: wgpu::VertexFormat::Float32x3,
+        offset: offset_of!(GpuVertex, position) as u64,
+        shader_location: 0,
+    },
+    wgpu::VertexAttribute {
+        format: wgpu::VertexFormat::Snorm16x4,
+        offset: offset_of!(GpuVertex, normal) as u64,
+        shader_location: 1,
+    },
+    wgpu::VertexAttribute {
+        format: wgpu::VertexFormat::Float32x2,
+        offset: offset_of!(GpuVertex, uv) as u64,
+        shader_location: 2,
+    },
+    wgpu::VertexAttribute {
+        format: wgpu::VertexFormat::Unorm16x4,
+        offset: offset_of!(GpuVertex, color) as u64,
+        shader_location: 3,
+    },
+    wgpu::VertexAttribute {
+        format: wgpu::VertexFormat::Uint32x2,
+        offset: offset_of!(GpuVertex, node) as u64,
+        shader_location: 4,
+    },
+];
+
 /// Shader, layouts, shared sampler/fallback texture, per-view uniforms and pipelines for
 /// drawing [`GpuModel`]s.
 pub struct ModelPass {
@@ -219,33 +249,6 @@ impl ModelPass {
         targets: TargetFormats,
         raster: Raster,
     ) -> wgpu::RenderPipeline {
-        let attributes = [
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Float32x3,
-                offset: offset_of!(GpuVertex, position) as u64,
-                shader_location: 0,
-            },
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Snorm16x4,
-                offset: offset_of!(GpuVertex, normal) as u64,
-                shader_location: 1,
-            },
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Float32x2,
-                offset: offset_of!(GpuVertex, uv) as u64,
-                shader_location: 2,
-            },
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Unorm16x4,
-                offset: offset_of!(GpuVertex, color) as u64,
-                shader_location: 3,
-            },
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Uint32x2,
-                offset: offset_of!(GpuVertex, node) as u64,
-                shader_location: 4,
-            },
-        ];
         device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some(raster.label()),
             layout: Some(&self.pipeline_layout),
@@ -257,7 +260,7 @@ impl ModelPass {
                     Some(wgpu::VertexBufferLayout {
                         array_stride: size_of::<GpuVertex>() as u64,
                         step_mode: wgpu::VertexStepMode::Vertex,
-                        attributes: &attributes,
+                        attributes: &VERTEX_ATTRIBUTES,
                     }),
                     // The instance's slot, added to the vertex's (see `batch::BatchPlan::instances`).
                     Some(wgpu::VertexBufferLayout {

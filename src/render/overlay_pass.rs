@@ -54,6 +54,31 @@ pub struct OverlaySlot {
     counts: ViewCounts,
 }
 
+/// The overlay instance buffer's attributes: [`OverlayInstance`]'s fields, in order, to
+/// `vs_main`'s locations 0..=3.
+pub const INSTANCE_ATTRIBUTES: [wgpu::VertexAttribute; 4] = [
+    wgpu::VertexAttribute {
+        format: wgpu::VertexFormat::Float32x4,
+        offset: offset_of!(OverlayInstance, geom) as u64,
+        shader_location: 0,
+    },
+    wgpu::VertexAttribute {
+        format: wgpu::VertexFormat::Uint16x4,
+        offset: offset_of!(OverlayInstance, aux) as u64,
+        shader_location: 1,
+    },
+    wgpu::VertexAttribute {
+        format: wgpu::VertexFormat::Unorm8x4,
+        offset: offset_of!(OverlayInstance, color) as u64,
+        shader_location: 2,
+    },
+    wgpu::VertexAttribute {
+        format: wgpu::VertexFormat::Uint32,
+        offset: offset_of!(OverlayInstance, kind) as u64,
+        shader_location: 3,
+    },
+];
+
 /// Pipelines, atlas, buffers and the CPU scene of the overlay.
 pub struct OverlayPass {
     shader: wgpu::ShaderModule,
@@ -247,28 +272,6 @@ impl OverlayPass {
         device: &wgpu::Device,
         targets: TargetFormats,
     ) -> wgpu::RenderPipeline {
-        let attributes = [
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Float32x4,
-                offset: offset_of!(OverlayInstance, geom) as u64,
-                shader_location: 0,
-            },
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Uint16x4,
-                offset: offset_of!(OverlayInstance, aux) as u64,
-                shader_location: 1,
-            },
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Unorm8x4,
-                offset: offset_of!(OverlayInstance, color) as u64,
-                shader_location: 2,
-            },
-            wgpu::VertexAttribute {
-                format: wgpu::VertexFormat::Uint32,
-                offset: offset_of!(OverlayInstance, kind) as u64,
-                shader_location: 3,
-            },
-        ];
         device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("OverlayPass::pipeline"),
             layout: Some(&self.pipeline_layout),
@@ -279,7 +282,7 @@ impl OverlayPass {
                 buffers: &[Some(wgpu::VertexBufferLayout {
                     array_stride: size_of::<OverlayInstance>() as u64,
                     step_mode: wgpu::VertexStepMode::Instance,
-                    attributes: &attributes,
+                    attributes: &INSTANCE_ATTRIBUTES,
                 })],
             },
             primitive: wgpu::PrimitiveState {
