@@ -7,7 +7,8 @@ use glam::{Mat4, Vec3};
 use crate::manifest::{Manifest, Sensor, Threshold};
 use crate::model::{Aabb, TwinModel};
 use crate::overlay::color::{Tint, node_tint};
-use crate::overlay::format::{format_age, format_value};
+use crate::overlay::format::format_age;
+use crate::overlay::present;
 use crate::overlay::scene::{LevelKind, SparkLevel, SparkLevels};
 use crate::overlay::state::{Age, Classified, SensorState, StateStyle, classify};
 use crate::telemetry::store::{Freshness, SensorStore};
@@ -150,15 +151,7 @@ pub fn sensor_label(
     out.classified = classified;
     out.title.clear();
     out.title.push_str(&sensor.name);
-    out.value = match value {
-        Some(v) => {
-            let unit = latest
-                .and_then(|s| s.unit.as_deref())
-                .or(sensor.unit.as_deref());
-            format_value(v, unit, sensor.display.precision, sensor.range)
-        }
-        None => "no data".to_owned(),
-    };
+    out.value = present::sample_text(sensor, latest);
     out.detail = match freshness {
         Freshness::Stale { age_ms } | Freshness::ConnectionLost { age_ms } => Some(format!(
             "{} · {}",

@@ -4,8 +4,8 @@
 
 use crate::manifest::{Sensor, Threshold};
 use crate::overlay::format::{format_age, format_value};
-use crate::telemetry::Value;
 use crate::telemetry::store::{Freshness, SensorStore};
+use crate::telemetry::{Sample, Value};
 
 /// The value as shown: with the sensor's unit and `display.precision` (or the precision its
 /// range implies); "no data" before the first reading.
@@ -14,6 +14,21 @@ pub fn value_text(sensor: &Sensor, value: Option<&Value>) -> String {
         Some(v) => format_value(
             v,
             sensor.unit.as_deref(),
+            sensor.display.precision,
+            sensor.range,
+        ),
+        None => "no data".to_owned(),
+    }
+}
+
+/// A received reading as shown: the unit the message gave, else the sensor's, with
+/// `display.precision`; "no data" before the first reading. Labels, the detail card and the
+/// XR HUD all show a sample through this.
+pub fn sample_text(sensor: &Sensor, sample: Option<&Sample>) -> String {
+    match sample {
+        Some(s) => format_value(
+            &s.value,
+            s.unit.as_deref().or(sensor.unit.as_deref()),
             sensor.display.precision,
             sensor.range,
         ),
@@ -36,8 +51,8 @@ pub fn freshness_text(freshness: Freshness) -> Option<String> {
 
 /// The one-line reading of sensor `i`: "72.5 °C", "72.5 °C (stale · 12 s)", "no data".
 pub fn reading_text(sensor: &Sensor, store: &SensorStore, i: usize, now_ms: f64) -> String {
-    let latest = store.latest(i).map(|s| &s.value);
-    let value = value_text(sensor, latest);
+    let latest = store.latest(i);
+    let value = sample_text(sensor, latest);
     match (latest, freshness_text(store.freshness(i, now_ms))) {
         (None, _) => value,
         (Some(_), None) => value,
@@ -89,7 +104,6 @@ fn number(sensor: &Sensor, v: f64) -> String {
 mod tests {
     use super::*;
     use crate::manifest::Manifest;
-    use crate::telemetry::Sample;
 
     const T0: f64 = 1_700_000_000_000.0;
 
@@ -120,6 +134,18 @@ mod tests {
             received_ms: at,
             quality: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_unit_given_by_the_message_wins_over_the_manifest_unit_everywhere() {
+        let m = twin();
+        let mut s = sample(0, Value::Number(162.5), T0);
+        s.unit = Some("°F".into());
+        assert_eq!(sample_text(&m.sensors[0], Some(&s)), "162.5 °F");
+        let mut store = SensorStore::new(&m);
+        store.apply(s);
+        assert_eq!(reading_text(&m.sensors[0], &store, 0, T0), "162.5 °F");
+        assert_eq!(sample_text(&m.sensors[0], None), "no data");
     }
 
     #[test]

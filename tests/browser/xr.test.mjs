@@ -478,6 +478,20 @@ test('AR alignment with three exact point pairs: RMS error under 1 cm', { timeou
     assert.ok(x.alignmentRmsCm < MAX_ALIGN_RMS_CM, `RMS ${x.alignmentRmsCm} cm: ${JSON.stringify(x.alignment)}; expected world points ${JSON.stringify(world)}`);
     assert.equal(x.placementSource, 'aligned');
     assert.ok(Math.abs(x.alignment.scaleRatio - 1) < 0.01);
+    // The pose the twin now stands at puts every model point on its real point, turned by the
+    // machine's yaw: checked from the placement itself, not only from the RMS the app reports.
+    const pose = x.placementPose;
+    const turn = Math.atan2(Math.sin(pose.yaw - yaw), Math.cos(pose.yaw - yaw));
+    assert.ok(Math.abs(turn) < 0.01, `placed at yaw ${pose.yaw}, the machine stands at ${yaw}`);
+    model.forEach(([mx, my, mz], i) => {
+      const [dx, dy, dz] = [mx - pose.pivot[0], my - pose.pivot[1], mz - pose.pivot[2]].map((v) => v * pose.scale);
+      const shown = [
+        pose.position[0] + Math.cos(pose.yaw) * dx + Math.sin(pose.yaw) * dz,
+        pose.position[1] + dy,
+        pose.position[2] - Math.sin(pose.yaw) * dx + Math.cos(pose.yaw) * dz,
+      ];
+      assert.ok(near(shown, world[i], 0.01), `model point ${i + 1} shown at ${shown}, real point at ${world[i]}`);
+    });
     assert.match(await page.locator('#xr-hud-align').textContent(), /3 points, error \d+\.\d cm RMS/);
     console.log(`alignment: RMS ${x.alignmentRmsCm.toFixed(3)} cm, residuals ${x.alignment.residualsCm.map((r) => r.toFixed(3)).join(', ')} cm`);
     await page.click('#xr-hud [data-xr=align-done]');

@@ -245,6 +245,7 @@ impl ActiveSession {
                 position: p.position.to_array(),
                 yaw: p.yaw,
                 scale: p.scale.factor(),
+                pivot: p.pivot.to_array(),
             }),
             placement_source: self.placement_source,
             anchor: self.anchor.status,

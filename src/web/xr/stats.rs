@@ -121,6 +121,9 @@ pub struct PoseStats {
     pub yaw: f32,
     /// Display scale.
     pub scale: f32,
+    /// The twin-space point that stands at `position`: a twin point `p` is shown at
+    /// `position + R_y(yaw) · scale · (p − pivot)`.
+    pub pivot: [f32; 3],
 }
 
 /// Alignment in `stats().xr.alignment`.
