@@ -114,8 +114,7 @@ async function open(page, token) {
 }
 
 test('events from Ditto reach the bound sensors; junk is counted', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'ditto-1', async (page) => {
     await open(page, TOKEN);
     const s = await h.waitForStats(
       page,
@@ -129,16 +128,11 @@ test('events from Ditto reach the bound sensors; junk is counted', { timeout: TE
     assert.match(sub, /namespaces=org\.acme/);
     assert.match(sub, /filter=exists%28features%2Fmotor%29|filter=exists\(features%2Fmotor\)|filter=exists\(features\/motor\)/);
     await h.waitForStats(page, (st) => (st.connection?.badInput?.malformedDitto ?? 0) >= 1, { what: 'junk counted' });
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });
 
 test('a refused token is retried with backoff, not in a tight loop', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'ditto-2', async (page) => {
     const before = ditto.state.refused;
     await open(page, 'wrong-token');
     await h.sleep(4000);
@@ -149,9 +143,5 @@ test('a refused token is retried with backoff, not in a tight loop', { timeout: 
     assert.ok(attempts <= 20, `${attempts} attempts in 4 s is a tight loop`);
     assert.notEqual(s.connection.status, 'live');
     assert.ok(!JSON.stringify(s).includes('wrong-token'), 'the token never appears in stats');
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });

@@ -313,6 +313,27 @@ export async function newPage(browser) {
   return page;
 }
 
+/**
+ * Run `fn(page)` on a fresh page of `browser`; on failure keep a screenshot as the artifact
+ * `${name}-failure.png` and append the page's console messages and errors to the error. The
+ * page's context is closed afterwards, whatever happened.
+ */
+export async function withPage(browser, name, fn) {
+  const page = await newPage(browser);
+  try {
+    return await fn(page);
+  } catch (e) {
+    try {
+      saveArtifact(`${name}-failure.png`, await page.screenshot({ timeout: 10_000, caret: 'initial' }));
+    } catch {
+      // no screenshot to be had (the page crashed or is gone)
+    }
+    throw withPageReport(e, page);
+  } finally {
+    await page.context().close().catch(() => {});
+  }
+}
+
 /** Append the page's console and errors to `err` (an Error or anything thrown) and return it. */
 export function withPageReport(err, page) {
   const e = err instanceof Error ? err : new Error(String(err));

@@ -14,8 +14,7 @@ const app = h.useServerAndBrowser();
 
 test('the demo shows live simulated values for every sensor', { timeout: TEST_TIMEOUT }, async () => {
   const manifest = JSON.parse(fs.readFileSync(path.join(h.REPO_ROOT, 'www/demo/pump-skid.twin.json'), 'utf8'));
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'live-1', async (page) => {
     const started = Date.now();
     const opened = await h.openTwin(page, app.server.url, '');
     assert.equal(opened.state, 'ready', JSON.stringify(opened));
@@ -39,11 +38,7 @@ test('the demo shows live simulated values for every sensor', { timeout: TEST_TI
     // The feed keeps coming: updates grow.
     const before = s.readings[manifest.sensors[0].id].updates;
     await h.waitForStats(page, (st) => st.readings[manifest.sensors[0].id].updates > before + 2, { what: 'more updates' });
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });
 
 test('the simulated bearing fault turns its part to warning, then alarm, then back', { timeout: TEST_TIMEOUT }, async () => {

@@ -135,8 +135,7 @@ test('retained values show at once, publishes update, bad payloads are counted',
   publish('motor/temp', JSON.stringify({ v: 71.5, t: Date.now() }));
   publish('flow', '88.25');
   publish('panel/door', 'false');
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'mqtt-1', async (page) => {
     await openMqttTwin(page);
     let s = await h.waitForStats(page, (st) => st.connection?.status === 'live' && st.readings?.temp?.value === 71.5 && st.readings?.flow?.value === 88.25 && st.readings?.door?.value === false, {
       what: 'retained values from the broker',
@@ -155,18 +154,13 @@ test('retained values show at once, publishes update, bad payloads are counted',
       what: 'bad input counted',
     });
     assert.equal(s.connection.status, 'live', 'bad input does not drop the connection');
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });
 
 test('a broker killed and restarted is reconnected to; readings show the lost connection meanwhile', { timeout: TEST_TIMEOUT }, async () => {
   publish('motor/temp', JSON.stringify({ v: 65, t: Date.now() }));
   publish('flow', '80');
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'mqtt-2', async (page) => {
     await openMqttTwin(page);
     let s = await h.waitForStats(page, (st) => st.connection?.status === 'live' && st.readings?.temp?.value === 65, {
       what: 'live before the kill',
@@ -204,11 +198,7 @@ test('a broker killed and restarted is reconnected to; readings show the lost co
     });
     assert.equal(s.readings.flow.value, 80);
     assert.deepEqual(h.pageErrors(page), []);
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });
 
 test('the reference server publishes the simulation to the broker; the MQTT demo manifest shows it', { timeout: TEST_TIMEOUT }, async () => {

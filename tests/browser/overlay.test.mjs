@@ -93,8 +93,7 @@ function redness(image, cx, cy, half = 18) {
 }
 
 test('labels show live values, alarms recolour the part, a stopped feed goes stale', { timeout: TEST_TIMEOUT }, async (t) => {
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'overlay-1', async (page) => {
     await page.route(`${app.server.url}fixtures/overlay.twin.json`, (route) => route.fulfill({ status: 200, body: manifest() }));
     feed.send([['motor.temp', 72.5], ['tank.level', 64.25]]);
     const opened = await h.openTwin(page, app.server.url, 'backend=webgl&manifest=fixtures/overlay.twin.json');
@@ -142,16 +141,11 @@ test('labels show live values, alarms recolour the part, a stopped feed goes sta
     const stale = await h.canvasPixels(page);
     h.saveArtifact('overlay-stale.png', stale.png);
     assert.deepEqual(h.pageErrors(page), []);
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });
 
 test('a click on a label or its part opens the detail card; a click on nothing closes it', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'overlay-2', async (page) => {
     await page.route(`${app.server.url}fixtures/overlay.twin.json`, (route) => route.fulfill({ status: 200, body: manifest() }));
     feed.send([['motor.temp', 70], ['tank.level', 50]]);
     await h.openTwin(page, app.server.url, 'backend=webgl&manifest=fixtures/overlay.twin.json');
@@ -185,9 +179,5 @@ test('a click on a label or its part opens the detail card; a click on nothing c
     text = await card.innerText();
     assert.match(text, /motor\.temp/);
     assert.deepEqual(h.pageErrors(page), []);
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });

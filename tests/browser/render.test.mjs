@@ -19,25 +19,8 @@ const STATS_KEYS = ['backend', 'frames', 'drawCalls', 'triangles', 'nodes', 'las
 const ART = 'render-';
 const save = (name, buf) => h.saveArtifact(ART + name, buf);
 
-/**
- * Run `fn(page)` on a fresh 800×600 page; on failure keep a screenshot in tests/browser/output/
- * and append the page's console messages and errors to the error. The page is closed afterwards.
- */
-async function withPage(name, fn) {
-  const page = await h.newPage(app.browser);
-  try {
-    return await fn(page);
-  } catch (e) {
-    try {
-      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000, caret: 'initial' }));
-    } catch {
-      // no screenshot to be had (page crashed)
-    }
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
-}
+/** `fn(page)` on a fresh page, with a failure screenshot and page report (see the harness). */
+const withPage = (name, fn) => h.withPage(app.browser, ART + name, fn);
 
 /** Open the twin and require state "ready" (an "error" fails with the page's lastError). */
 async function openReady(page, query) {

@@ -114,8 +114,7 @@ async function everythingShown(page) {
 }
 
 test('a manifest from another origin is refused in words and no request leaves the page', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'security-1', async (page) => {
     const traffic = recordTraffic(page);
     const url = `http://127.0.0.1:${foreign.port}/m.twin.json`;
     const s = await h.openTwin(page, app.server.url, `manifest=${encodeURIComponent(url)}`);
@@ -125,16 +124,11 @@ test('a manifest from another origin is refused in words and no request leaves t
     assert.match(await page.locator('#status').innerText(), /refused to open the manifest/);
     assert.deepEqual(foreign.seen.requests, [], 'the foreign server got no request');
     assert.deepEqual(traffic.requests.filter((u) => u.includes(`:${foreign.port}`)), []);
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });
 
 test('a same-origin manifest URL that redirects to another origin is refused', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'security-2', async (page) => {
     const foreignUrl = `http://127.0.0.1:${foreign.port}/m.twin.json`;
     await page.route(`${app.server.url}fixtures/redirect.twin.json`, (r) => r.fulfill({ status: 302, headers: { location: foreignUrl } }));
     const s = await h.openTwin(page, app.server.url, 'manifest=fixtures/redirect.twin.json');
@@ -145,16 +139,11 @@ test('a same-origin manifest URL that redirects to another origin is refused', {
     // The server's CSP stopped the redirect in the browser (the page checks the final URL too).
     const blocked = h.expectedCspViolations(page);
     assert.ok(blocked.some((v) => v.includes(`127.0.0.1:${foreign.port}`) && v.includes('connect-src')), blocked.join('\n'));
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });
 
 test('a live source the site does not allow is refused in words, no socket opens, the model shows', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'security-3', async (page) => {
     const traffic = recordTraffic(page);
     const manifest = {
       name: 'Foreign source',
@@ -171,16 +160,11 @@ test('a live source the site does not allow is refused in words, no socket opens
     await h.sleep(500);
     assert.equal(foreign.seen.sockets, 0, 'the foreign server saw no socket');
     assert.deepEqual(traffic.sockets, []);
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });
 
 test('markup in a sensor name, unit, text value and close reason renders as text', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'security-4', async (page) => {
     const name = '<b id="x-name">Motor</b><script>window.__pwned = 1</script>';
     const unit = '<i id="x-unit">°C</i>';
     const textValue = '<img id="x-value" src="x" onerror="window.__pwned = 2">';
@@ -224,11 +208,7 @@ test('markup in a sensor name, unit, text value and close reason renders as text
     }));
     assert.deepEqual(injected, { pwned: null, elements: [], scripts: 0 }, 'no markup became elements');
     assert.deepEqual(h.pageErrors(page), []);
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });
 
 const secretCases = [
@@ -268,8 +248,7 @@ const secretCases = [
 
 for (const c of secretCases) {
   test(`no credential is shown or reported after ${c.what}`, { timeout: TEST_TIMEOUT }, async () => {
-    const page = await h.newPage(app.browser);
-    try {
+    await h.withPage(app.browser, 'security-5', async (page) => {
       const manifest = {
         name: 'Secrets',
         model: { url: '/demo/pump-skid.glb' },
@@ -288,17 +267,12 @@ for (const c of secretCases) {
       const secret = c.secret ?? SECRET;
       assert.ok(!shown.includes(secret), `${c.what}: the secret appears in:\n${shown}`);
       assert.ok(!shown.includes(encodeURIComponent(secret)), `${c.what}: the encoded secret appears`);
-    } catch (e) {
-      throw h.withPageReport(e, page);
-    } finally {
-      await page.context().close().catch(() => {});
-    }
+    });
   });
 }
 
 test('the demo twin runs live under the CSP without a violation', { timeout: TEST_TIMEOUT }, async () => {
-  const page = await h.newPage(app.browser);
-  try {
+  await h.withPage(app.browser, 'security-6', async (page) => {
     const response = await page.goto(app.server.url, { waitUntil: 'load' });
     const csp = response.headers()['content-security-policy'] ?? '';
     assert.match(csp, /default-src 'self'/);
@@ -306,9 +280,5 @@ test('the demo twin runs live under the CSP without a violation', { timeout: TES
     await h.waitForStats(page, (st) => st.state === 'ready' && st.connection?.status === 'live', { what: 'the demo live', timeoutMs: 60_000 });
     assert.deepEqual(h.cspViolations(page), []);
     assert.deepEqual(h.pageErrors(page), []);
-  } catch (e) {
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
+  });
 });

@@ -154,21 +154,8 @@ async function countAppListeners(page) {
   });
 }
 
-async function withPage(name, fn) {
-  const page = await h.newPage(app.browser);
-  try {
-    return await fn(page);
-  } catch (e) {
-    try {
-      save(`${name}-failure.png`, await page.screenshot({ timeout: 10_000, caret: 'initial' }));
-    } catch {
-      // no screenshot to be had
-    }
-    throw h.withPageReport(e, page);
-  } finally {
-    await page.context().close().catch(() => {});
-  }
-}
+/** `fn(page)` on a fresh page, with a failure screenshot and page report (see the harness). */
+const withPage = (name, fn) => h.withPage(app.browser, ART + name, fn);
 
 async function openReady(page, query = '') {
   const s = await h.openTwin(page, app.server.url, query);
