@@ -239,7 +239,7 @@ fn client_id(source: &Source) -> String {
 }
 
 /// `ws://`/`wss://` URLs as given; a path becomes a URL on the page's host, secure when the page is.
-fn ws_url(url: &str, page_url: &str) -> String {
+pub(super) fn ws_url(url: &str, page_url: &str) -> String {
     if !url.starts_with('/') {
         return url.to_owned();
     }

@@ -215,7 +215,7 @@ async fn load_twin(
     if let Some(m) = &manifest
         && let Some(source) = &m.source
     {
-        let socket = live_socket_url(&source.url, &page);
+        let socket = live::ws_url(&source.url, &page);
         match site.check(Resource::Live, &socket, &page) {
             Ok(()) => App::start_live(app, m, &page),
             Err(e) => live_refused = Some(format!("live data: {e}")),
@@ -391,22 +391,6 @@ async fn site_config(page: &str, status: &StatusLine) -> Result<SiteConfig, Stri
         Err(FetchError::Status { status: 404, .. }) => Ok(SiteConfig::default()),
         Err(e) => Err(format!("site configuration: {e}")),
     }
-}
-
-/// The socket a live source's `url` opens: a path is on the page's host, secure when the page
-/// is; anything else is resolved as the browser would.
-fn live_socket_url(url: &str, page: &str) -> String {
-    if url.starts_with('/')
-        && let Ok(p) = web_sys::Url::new(page)
-    {
-        let scheme = if p.protocol() == "https:" {
-            "wss:"
-        } else {
-            "ws:"
-        };
-        return format!("{scheme}//{}{url}", p.host());
-    }
-    resolve_url(url, page)
 }
 
 /// Masks secrets in every string of `value`.

@@ -13,15 +13,8 @@ thread_local! {
 /// Adds the secrets of a loaded twin (its manifest's credentials and secret URL parameters).
 pub fn remember(secrets: &Secrets) {
     SECRETS.with(|s| {
-        let mut all = s.borrow_mut();
-        *all = merge(&all, secrets);
+        s.borrow_mut().extend(secrets);
     });
-}
-
-fn merge(a: &Secrets, b: &Secrets) -> Secrets {
-    let mut out = a.clone();
-    out.extend(b);
-    out
 }
 
 /// `text` safe to show: every known secret and every URL credential masked.
